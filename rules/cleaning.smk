@@ -1,0 +1,1 @@
+# cleaning stage rules

@@ -1,0 +1,1 @@
+# data stage rules (filled in by the data work)

@@ -1,0 +1,56 @@
+"""Shared fixtures: the repository root, a validated demo config, and running the workflow in a
+scratch directory (so tests never touch the checkout's results/ or .snakemake/)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+@pytest.fixture(scope="session")
+def repo() -> Path:
+    return REPO
+
+
+def demo_config(**overrides) -> dict:
+    """The repository's config.yaml with nested overrides merged in."""
+    from unix.config import merge
+
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    return merge(config, overrides)
+
+
+def run_snakemake(workdir: Path, *args: str, config: dict | None = None, timeout: int = 1200,
+                  check: bool = True) -> subprocess.CompletedProcess:
+    """Run the project's Snakefile with `workdir` as working directory.
+
+    The config (default: config.yaml of the repository) is written to workdir/config.yaml, which the
+    Snakefile's `configfile:` picks up.
+    """
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config if config is not None else demo_config()))
+    cmd = [str(BIN / "snakemake"), "-s", str(REPO / "Snakefile"), "--directory", str(workdir), *args]
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, cwd=workdir)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"snakemake {' '.join(args)} failed ({proc.returncode}):\n"
+                             f"{proc.stdout[-6000:]}\n{proc.stderr[-6000:]}")
+    return proc
+
+
+@pytest.fixture
+def snakemake_run():
+    """The `run_snakemake` helper as a fixture."""
+    return run_snakemake

@@ -1,0 +1,80 @@
+"""The bridge between Snakemake and the package: what every workflow script does the same way.
+
+A workflow script is a thin adapter:
+
+    from unix.pipeline import run_step
+    from unix.data.splits import select_understanding
+
+    def main(step):
+        select_understanding(step.input.metadata, ..., out=step.output.table)
+
+    run_step(snakemake, main)
+
+`run_step` sends logging to the rule's log file (and stderr), seeds the global RNGs from
+`params.seed` when the rule has one, runs the step, and writes the provenance record of every
+output (see `unix.provenance`). An exception is logged with its traceback before it propagates, so
+the rule's log says why it failed.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import sys
+import time
+from typing import Any, Callable
+
+log = logging.getLogger("unix")
+
+
+def setup_logging(log_path: str | None = None, level: int = logging.INFO) -> None:
+    """Log to stderr and, when given, to `log_path` (the rule's `log:` file)."""
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    if log_path:
+        handlers.append(logging.FileHandler(log_path, mode="w"))
+    logging.basicConfig(
+        level=level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        handlers=handlers,
+        force=True,
+    )
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and (when imported) torch."""
+    random.seed(seed)
+    try:
+        import numpy as np
+
+        np.random.seed(seed % 2**32)
+    except ImportError:  # pragma: no cover - numpy is a core dependency
+        pass
+    if "torch" in sys.modules:
+        import torch
+
+        torch.manual_seed(seed)
+
+
+def run_step(smk: Any, main: Callable[[Any], dict | None]) -> None:
+    """Run `main(smk)` as a Snakemake job: logging, seeding, timing and provenance.
+
+    `main` may return a dict of extra provenance (e.g. counts, LLM call ids) merged into each
+    output's record.
+    """
+    log_path = smk.log[0] if len(smk.log) else None
+    setup_logging(log_path)
+    seed = getattr(smk.params, "seed", None) if hasattr(smk, "params") else None
+    if seed is not None:
+        seed_everything(int(seed))
+    log.info("rule %s started (seed=%s)", smk.rule, seed)
+    start = time.time()
+    try:
+        extra = main(smk) or {}
+    except Exception:
+        log.exception("rule %s failed", smk.rule)
+        raise
+    wall = time.time() - start
+    log.info("rule %s finished in %.2f s", smk.rule, wall)
+    from unix.provenance import record_job
+
+    record_job(smk, extra={**extra, "wall_time_s": round(wall, 3)})
