@@ -33,3 +33,22 @@ def reports_root(config: dict[str, Any]) -> Path:
 def mimic_file(config: dict[str, Any], name: str) -> str:
     """Path of one of the MIMIC-CXR-JPG metadata CSVs."""
     return str(mimic_root(config) / name)
+
+
+DEMO_WEIGHTS = RESULTS / "model" / "demo-weights"
+
+
+def weight_path(config: dict[str, Any], name: str) -> str:
+    """Local path of pretrained weights `name` (a key of config `weights`).
+
+    An empty config value means: for `raddino` and `vae`, the tiny random model the demo writes under
+    results/model/demo-weights/<name>; for the others, "" (the caller reports "not computed").
+    """
+    if name not in config["weights"]:
+        raise KeyError(f"unknown weights name {name!r}; known: {sorted(config['weights'])}")
+    configured = config["weights"][name]
+    if configured:
+        return configured
+    if name in ("raddino", "vae"):
+        return str(DEMO_WEIGHTS / name)
+    return ""
