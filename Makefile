@@ -15,7 +15,7 @@ $(BIN)/python:
 	$(BIN)/pip install --quiet --upgrade pip
 
 install: $(BIN)/python
-	$(BIN)/pip install --quiet $(TORCH_PIN) -e .
+	$(BIN)/pip install --quiet $(TORCH_PIN) -e '.[all]'
 
 install-test: $(BIN)/python
 	$(BIN)/pip install --quiet $(TORCH_PIN) -e '.[test]'
