@@ -1,0 +1,144 @@
+"""The report parser on each kind of noise found in MIMIC-CXR reports, and report file reading."""
+
+from __future__ import annotations
+
+import pytest
+
+from unix.data.reports import EMPTY_REPORT, NO_REPORT, REPORT_NOT_UTF8, parse_report, read_report
+
+STANDARD = """                                 FINAL REPORT
+ EXAMINATION:  CHEST (PA AND LAT)
+
+ INDICATION:  ___F with new onset ascites  // eval for infection
+
+ TECHNIQUE:  Chest PA and lateral
+
+ COMPARISON:  None.
+
+ FINDINGS:
+
+ There is no focal consolidation, pleural effusion or pneumothorax.  Bilateral
+ nodular opacities that most likely represent nipple shadows.
+
+ IMPRESSION:
+
+ No acute cardiopulmonary process.
+"""
+
+
+def test_standard_report():
+    s = parse_report(STANDARD)
+    assert s.examination == "CHEST (PA AND LAT)"
+    assert s.indication == "___F with new onset ascites // eval for infection"
+    assert s.technique == "Chest PA and lateral"
+    assert s.comparison == "None."
+    assert s.findings == ("There is no focal consolidation, pleural effusion or pneumothorax. Bilateral nodular "
+                          "opacities that most likely represent nipple shadows.")
+    assert s.impression == "No acute cardiopulmonary process."
+    assert s.body == "" and "FINAL REPORT" not in s.findings
+    assert s.headings == ["examination", "indication", "technique", "comparison", "findings", "impression"]
+
+
+def test_headings_in_any_case_order_and_colon_spacing():
+    s = parse_report("Impression : Stable.\nfindings:Heart is normal.\nHistory:\n  Cough.\nComparisons: ___.")
+    assert s.impression == "Stable."
+    assert s.findings == "Heart is normal."
+    assert s.history == "Cough."
+    assert s.comparison == "___."
+    assert s.headings == ["impression", "findings", "history", "comparison"]
+
+
+def test_heading_alone_on_its_line_without_colon():
+    s = parse_report("FINDINGS\nLungs clear.\nIMPRESSION\nNormal.")
+    assert (s.findings, s.impression) == ("Lungs clear.", "Normal.")
+
+
+def test_heading_words_inside_a_sentence_are_text():
+    s = parse_report("FINDINGS: Findings are stable.\n impression of hyperinflation persists.\nPA and lateral: ok")
+    assert s.findings == "Findings are stable. impression of hyperinflation persists. PA and lateral: ok"
+    assert s.impression == ""
+
+
+def test_no_findings_section():
+    s = parse_report(" FINAL REPORT\n INDICATION: Chest pain.\n IMPRESSION: No acute process.")
+    assert s.findings == "" and s.impression == "No acute process." and s.indication == "Chest pain."
+
+
+def test_single_paragraph_report_is_kept_as_body():
+    text = "  Heart size is normal.  The lungs\n are clear.  No effusion.\n"
+    s = parse_report(text)
+    assert s.findings == "" and s.impression == ""
+    assert s.body == "Heart size is normal. The lungs are clear. No effusion."
+    assert s.headings == []
+
+
+def test_wet_read_block_and_final_report():
+    text = ("WET READ: ___ ___ ___ 4:18 PM\n  No pneumothorax.\n"
+            "______________________________________________________________________________\n"
+            "                                 FINAL REPORT\n"
+            " FINDINGS: Small left effusion.\n IMPRESSION: Effusion.\n")
+    s = parse_report(text)
+    assert s.wet_read == "___ ___ ___ 4:18 PM No pneumothorax."
+    assert s.findings == "Small left effusion." and s.impression == "Effusion."
+    assert "_____" not in s.wet_read + s.findings + s.body
+
+
+def test_wet_read_version_suffix():
+    s = parse_report("WET READ VERSION #1 ___ ___ 9:12 PM\n Clear.\n____________\nFINDINGS: ok")
+    assert s.headings[0] == "wet_read" and s.wet_read == "___ ___ 9:12 PM Clear." and s.findings == "ok"
+
+
+def test_addendum_after_impression():
+    s = parse_report("FINDINGS: Clear.\nIMPRESSION: Normal.\n\nADDENDUM #1\n  Discussed with Dr. ___ at ___.")
+    assert s.impression == "Normal."
+    assert s.addendum == "Discussed with Dr. ___ at ___."
+
+
+def test_findings_and_impression_combined_heading():
+    s = parse_report("FINDINGS AND IMPRESSION: Lungs clear.")
+    assert s.findings == "Lungs clear."
+
+
+def test_repeated_heading_is_concatenated():
+    s = parse_report("FINDINGS: First part.\nIMPRESSION: x\nFINDINGS: Second part.")
+    assert s.findings == "First part. Second part."
+
+
+def test_deidentified_spans_and_crlf():
+    s = parse_report("FINDINGS:\r\n Compared to ___, the ___ line\r\n is unchanged.\r\n")
+    assert s.findings == "Compared to ___, the ___ line is unchanged."
+
+
+def test_text_before_the_first_heading_is_kept_in_body():
+    s = parse_report("Portable view.\nFINDINGS: Clear.")
+    assert s.body == "Portable view." and s.findings == "Clear."
+
+
+def test_read_report_ok(tmp_path):
+    p = tmp_path / "s1.txt"
+    p.write_text(STANDARD, encoding="utf-8")
+    r = read_report(p)
+    assert r.reason is None and r.text == STANDARD
+
+
+@pytest.mark.parametrize("content,reason", [
+    (b"", EMPTY_REPORT),
+    (b" \n\t\n", EMPTY_REPORT),
+    ("FINDINGS: caf\xe9".encode("latin-1"), REPORT_NOT_UTF8),
+    (None, NO_REPORT),
+])
+def test_read_report_reasons(tmp_path, content, reason):
+    p = tmp_path / "s1.txt"
+    if content is not None:
+        p.write_bytes(content)
+    r = read_report(p)
+    assert r.text is None and r.reason == reason and str(p) in r.detail
+
+
+def test_read_report_on_a_directory_is_a_reason(tmp_path):
+    assert read_report(tmp_path).reason == NO_REPORT
+
+
+def test_words_starting_like_a_heading_are_text():
+    s = parse_report("FINDINGS: Clear.\nWet reading of the film agrees.\nExamined ___.")
+    assert s.findings == "Clear. Wet reading of the film agrees. Examined ___." and s.wet_read == ""
