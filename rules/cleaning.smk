@@ -1,1 +1,89 @@
-# cleaning stage rules
+# cleaning stage rules: report cleaning (unix.cleaning), scattered into shards and gathered.
+# The cache (cleaning.cache_dir) is not an output: it outlives reruns, so a rerun of a shard sends only
+# the requests whose answers are missing. A config edit reruns the shards, which then hit the cache.
+
+
+rule check_data_use:
+    output:
+        decision=W.CLEANING_DATA_USE,
+    log:
+        "results/logs/check_data_use/check_data_use.log",
+    params:
+        cleaning=config["cleaning"],
+    resources:
+        **W.resources(config, "cpu"),
+    conda:
+        "../envs/cleaning.yaml"
+    script:
+        "../workflow_scripts/check_data_use.py"
+
+
+rule clean_reports:
+    input:
+        split=W.UNDERSTANDING_SPLIT,
+        data_use=W.CLEANING_DATA_USE,
+    output:
+        table=W.cleaning_shard_pattern("table"),
+        accounting=W.cleaning_shard_pattern("accounting"),
+        calls=W.cleaning_shard_pattern("calls"),
+    log:
+        "results/logs/clean_reports/{shard}.log",
+    benchmark:
+        "results/benchmarks/clean_reports/{shard}.tsv"
+    wildcard_constraints:
+        shard=r"\d\d\d+",
+    params:
+        cleaning=config["cleaning"],
+        seed=config["seed"],
+    resources:
+        **W.resources(config, "cpu"),
+    conda:
+        "../envs/cleaning.yaml"
+    script:
+        "../workflow_scripts/clean_reports.py"
+
+
+rule gather_cleaned_reports:
+    input:
+        tables=W.cleaning_shard_paths(config, "table"),
+        accountings=W.cleaning_shard_paths(config, "accounting"),
+        calls=W.cleaning_shard_paths(config, "calls"),
+        data_use=W.CLEANING_DATA_USE,
+    output:
+        reports=W.CLEANED_REPORTS,
+        accounting=W.CLEANING_ACCOUNTING,
+        calls=W.CLEANING_CALLS,
+    log:
+        "results/logs/gather_cleaned_reports/gather_cleaned_reports.log",
+    benchmark:
+        "results/benchmarks/gather_cleaned_reports/gather_cleaned_reports.tsv"
+    resources:
+        **W.resources(config, "cpu"),
+    conda:
+        "../envs/cleaning.yaml"
+    script:
+        "../workflow_scripts/gather_cleaned_reports.py"
+
+
+rule audit_label_drift:
+    input:
+        reports=W.CLEANED_REPORTS,
+    output:
+        table=W.LABEL_DRIFT,
+        summary=W.LABEL_DRIFT_SUMMARY,
+    log:
+        "results/logs/audit_label_drift/audit_label_drift.log",
+    benchmark:
+        "results/benchmarks/audit_label_drift/audit_label_drift.tsv"
+    params:
+        labeler=config["cleaning"]["drift_labeler"],
+        chexbert=W.weight_path(config, "chexbert"),
+        bert=W.weight_path(config, "bert_base_uncased"),
+    resources:
+        **W.resources(config, "cpu"),
+    conda:
+        # The labeler lives with the evaluation code (CheXbert needs torch).
+        "../envs/evaluation.yaml"
+    script:
+        "../workflow_scripts/audit_label_drift.py"
+

@@ -1,0 +1,211 @@
+"""The openai backend against a real chat-completions server on loopback with injected faults
+(tests/fake_openai_server.py, started here in a thread)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from fake_openai_server import FakeOpenAIServer
+
+from unix.cleaning.backends import CleaningError, clean_reports
+from unix.cleaning.options import CleaningOptions
+from unix.cleaning.rules import clean_report_rules
+from unix.pipeline import setup_logging
+
+SECRET = "sk-test-5f0c2a9e-never-written-anywhere"
+
+
+def _reports(n: int) -> tuple[list[str], list[str]]:
+    texts = [f"FINAL REPORT\n TECHNIQUE: PA.\n FINDINGS: No pneumothorax. Nodule {i} mm in the right apex, "
+             f"unchanged since ___.\n IMPRESSION: Nodule {i} mm." for i in range(n)]
+    return [f"s{50000000 + i}" for i in range(n)], texts
+
+
+def _options(url: str, **kw) -> CleaningOptions:
+    base = dict(backend="openai", base_url=url, model="fake-deepseek", api_key_env="UNIX_TEST_KEY", timeout_s=0.5,
+                backoff_base_s=0.01, backoff_max_s=0.2, requests_in_flight=4, max_retries=6)
+    return CleaningOptions(**{**base, **kw})
+
+
+def _files_containing(root: Path, needle: str) -> list[Path]:
+    return [p for p in root.rglob("*") if p.is_file() and needle.encode() in p.read_bytes()]
+
+
+@pytest.fixture
+def key(monkeypatch):
+    monkeypatch.setenv("UNIX_TEST_KEY", SECRET)
+    return SECRET
+
+
+def test_faults_every_report_ends_cleaned_or_failed_and_rerun_sends_nothing(tmp_path, key):
+    ids, texts = _reports(24)
+    texts[5] = "FINDINGS: ALWAYS_MALFORMED small left effusion."
+    texts[9] = "FINDINGS: JUDGE_REJECTS small left effusion."
+    texts[13] = "FINAL REPORT\n TECHNIQUE: PA and lateral."  # nothing to clean: the server answers wrongly
+    faults = ["429", "500", "slow", "drop", "bad_json", "empty", "wrong_format"] * 2
+    log_file = tmp_path / "clean.log"
+    setup_logging(str(log_file), level=logging.DEBUG)
+    try:
+        with FakeOpenAIServer(faults=faults, slow_s=1.0, retry_after_s=0.1) as server:
+            # Enough retries that no normal report can run out, whichever requests the faults hit.
+            options = _options(server.base_url, max_retries=10, malformed_retries=4)
+            result = clean_reports(ids, texts, options, cache_dir=tmp_path / "cache", progress=False)
+            first_requests = server.requests
+            assert not server.faults, "every injected fault was served"
+            # A timed-out request still occupies its server thread after the client has moved on.
+            assert server.max_in_flight <= options.requests_in_flight + faults.count("slow")
+            assert server.auth_headers == {f"Bearer {key}"}  # the key was sent, as a header only
+
+            table = result.table
+            assert table["report_id"].tolist() == ids  # none lost, none duplicated, input order
+            assert set(table["status"]) <= {"cleaned", "failed"}
+            failed = table[table["status"] == "failed"].set_index("report_id")
+            assert sorted(failed.index) == sorted([ids[5], ids[9], ids[13]])
+            assert failed.loc[ids[5], "failure_reason"].startswith("clean answer malformed")
+            assert failed.loc[ids[9], "failure_reason"].startswith("self-judgement rejected 2")
+            assert (failed["cleaned_text"] == failed["raw_text"]).all() and failed["flagged"].all()
+            ok = table[table["status"] == "cleaned"]
+            assert len(ok) == 21 and not ok["flagged"].any()
+            assert ok["cleaned_text"].tolist() == [clean_report_rules(t)[0] for t in ok["raw_text"]]
+
+            acct = result.accounting
+            assert acct.requests_sent == first_requests
+            for reason in ("http_429", "http_500", "timeout", "connection", "bad_json", "malformed", "judge_rejected"):
+                assert acct.retry_reasons[reason] >= 1, reason
+            row = acct.row()
+            assert (row["failures_malformed"], row["failures_judge"], row["failures_transport"]) == (2, 1, 0)
+            assert row["tokens_in"] > 0 and row["estimated_cost_usd"] > 0
+            ok_calls = [c for c in result.calls if c["outcome"] == "ok"]
+            assert all(c["request_id"].startswith("req-") and c["model"] == "fake-deepseek" for c in ok_calls)
+            assert {c["role"] for c in ok_calls} == {"clean", "judge"}
+
+            again = clean_reports(ids, texts, options, cache_dir=tmp_path / "cache", progress=False)
+            assert server.requests == first_requests and again.accounting.requests_sent == 0
+            assert again.accounting.cache_hits == len(ids)
+            pd.testing.assert_frame_equal(again.table, table)
+    finally:
+        logging.getLogger().handlers.clear()
+    result.table.to_parquet(tmp_path / "out.parquet")
+    assert log_file.stat().st_size > 0
+    assert _files_containing(tmp_path, key) == []
+
+
+def test_429_retry_after_pauses_requests(tmp_path, key):
+    ids, texts = _reports(3)
+    with FakeOpenAIServer(faults=["429"], retry_after_s=0.6) as server:
+        start = time.monotonic()
+        result = clean_reports(ids, texts, _options(server.base_url, judge=False, requests_in_flight=1,
+                                                        backoff_max_s=5.0),
+                               cache_dir=tmp_path, progress=False)
+        elapsed = time.monotonic() - start
+    assert elapsed >= 0.6  # backoff_base_s is 0.01 s: only the Retry-After (capped at 5 s) explains the wait
+    assert [c["outcome"] for c in result.calls][:2] == ["http_429", "ok"]
+    assert (result.table["status"] == "cleaned").all() and result.accounting.retries == 1
+
+
+def test_requests_in_flight_is_the_bound_and_is_reached(tmp_path, key):
+    ids, texts = _reports(40)
+    with FakeOpenAIServer(delay_s=0.05) as server:
+        clean_reports(ids, texts, _options(server.base_url, requests_in_flight=8), cache_dir=tmp_path,
+                      progress=False)
+    assert server.max_in_flight == 8
+
+
+def test_exhausted_retries_are_failures_that_the_next_run_resends(tmp_path, key):
+    ids, texts = _reports(1)
+    with FakeOpenAIServer(faults=["500", "500", "500"]) as server:
+        options = _options(server.base_url, max_retries=2, judge=False)
+        first = clean_reports(ids, texts, options, cache_dir=tmp_path, progress=False)
+        assert first.table["status"].tolist() == ["failed"] and first.accounting.row()["failures_transport"] == 1
+        assert not any(p.suffix == ".json" for p in tmp_path.rglob("*"))  # transport failures are not cached
+        second = clean_reports(ids, texts, options, cache_dir=tmp_path, progress=False)
+    assert second.table["status"].tolist() == ["cleaned"] and server.requests == 4
+
+
+def test_wrong_key_stops_the_run_without_printing_it(tmp_path, key):
+    ids, texts = _reports(2)
+    with FakeOpenAIServer(faults=["401"]) as server:
+        with pytest.raises(CleaningError, match="UNIX_TEST_KEY") as err:
+            clean_reports(ids, texts, _options(server.base_url, requests_in_flight=1), cache_dir=tmp_path,
+                          progress=False)
+    assert key not in str(err.value)
+
+
+def test_unix_clean_command_against_loopback(tmp_path, key, capsys):
+    from unix.cli import main
+
+    ids, texts = _reports(6)
+    src = tmp_path / "in.parquet"
+    pd.DataFrame({"report_id": ids, "text": texts}).to_parquet(src)
+    out = tmp_path / "out.csv"
+    with FakeOpenAIServer() as server:
+        argv = ["clean", str(src), "--out", str(out), "--backend", "openai", "--base-url", server.base_url,
+                "--model", "fake-deepseek", "--api-key-env", "UNIX_TEST_KEY", "--requests-in-flight", "3",
+                "--cache-dir", str(tmp_path / "cache"), "--no-progress", "--config", str(tmp_path / "none.yaml")]
+        assert main(argv) == 0
+        first = capsys.readouterr().out
+        assert "requests sent 12" in first and "cleaned 6" in first and '"decision": "loopback"' in first
+        assert main(argv) == 0
+        assert "requests sent 0" in capsys.readouterr().out and server.requests == 12
+        remote = argv[:argv.index("--base-url") + 1] + ["https://api.deepseek.com"] + argv[argv.index("--model"):]
+        assert main(remote) == 2 and server.requests == 12  # refused before any request
+    assert pd.read_csv(out)["status"].tolist() == ["cleaned"] * 6
+    assert _files_containing(tmp_path, key) == []
+
+
+def test_a_killed_run_loses_only_requests_in_flight(tmp_path, key):
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    ids, texts = _reports(80)
+    src = tmp_path / "in.parquet"
+    pd.DataFrame({"report_id": ids, "text": texts}).to_parquet(src)
+    cache = tmp_path / "cache"
+    in_flight = 4
+    with FakeOpenAIServer(delay_s=0.05) as server:
+        cmd = [sys.executable, "-m", "unix.cli", "clean", str(src), "--out", str(tmp_path / "out.parquet"),
+               "--backend", "openai", "--base-url", server.base_url, "--model", "fake-deepseek", "--no-judge",
+               "--api-key-env", "UNIX_TEST_KEY", "--requests-in-flight", str(in_flight), "--cache-dir", str(cache),
+               "--no-progress", "--config", str(tmp_path / "none.yaml")]
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=os.environ.copy())
+        deadline = time.monotonic() + 60
+        while len(list(cache.rglob("*.json"))) < 10 and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        # Requests the client wrote just before it died may still sit in the server's socket buffers.
+        time.sleep(0.3)
+        while server.in_flight:
+            time.sleep(0.05)
+        entries = list(cache.rglob("*.json"))
+        assert 10 <= len(entries) < len(ids), "the run was killed midway"
+        assert all(json.loads(p.read_text())["status"] == "cleaned" for p in entries)  # no torn entry
+        sent_before = server.requests
+        result = clean_reports(ids, texts, _options(server.base_url, judge=False, requests_in_flight=in_flight,
+                                                    timeout_s=10.0), cache_dir=cache, progress=False)
+    assert result.accounting.cache_hits == len(entries)
+    resent = server.requests - sent_before
+    assert resent == len(ids) - len(entries), (resent, len(ids), len(entries))  # only what is missing
+    assert sent_before - len(entries) <= in_flight, (sent_before, len(entries))  # lost: at most those in flight
+    assert (result.table["status"] == "cleaned").all() and result.table["report_id"].tolist() == ids
+
+
+def test_cached_failures_are_resent_only_when_asked(tmp_path, key):
+    ids, texts = _reports(3)
+    texts[1] = "FINDINGS: JUDGE_REJECTS small left effusion."
+    with FakeOpenAIServer() as server:
+        options = _options(server.base_url, judge_retries=0)
+        first = clean_reports(ids, texts, options, cache_dir=tmp_path, progress=False)
+        assert first.table["status"].tolist() == ["cleaned", "failed", "cleaned"] and server.requests == 6
+        clean_reports(ids, texts, options, cache_dir=tmp_path, progress=False)
+        assert server.requests == 6  # a judged failure is a result: cached
+        retry = CleaningOptions(**{**options.to_dict(), "retry_failed": True})
+        again = clean_reports(ids, texts, retry, cache_dir=tmp_path, progress=False)
+    assert server.requests == 8 and again.accounting.cache_hits == 2

@@ -1,0 +1,303 @@
+"""Cleaning a table of reports with either backend; both write the same output table.
+
+Output columns: report_id, raw_text, cleaned_text (`FINDINGS: ... IMPRESSION: ...`, or the raw text
+when cleaning failed), status (cleaned | failed), flagged (True when failed), backend, cache_key,
+failure_reason ("" when cleaned).
+
+The `openai` backend, per report: a cleaning call whose answer must parse (`prompt.parse_cleaned`;
+a malformed answer is re-requested up to `malformed_retries` times), then, with `judge`, the
+self-judgement call; a rejected cleaning is redone up to `judge_retries` times, then recorded failed.
+Finished reports are cached at once (see `cache`); transport failures (retries exhausted) are not
+cached, so the next run resends exactly those.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as _dt
+import logging
+import os
+import random
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import pandas as pd
+
+from unix.cleaning import prompt as P
+from unix.cleaning.accounting import Accounting, progress_bar
+from unix.cleaning.cache import ResultCache, cache_key
+from unix.cleaning.guard import DataUseDecision, enforce_data_use
+from unix.cleaning.options import CleaningOptions
+from unix.cleaning.rules import RULES_VERSION, clean_report_rules
+
+log = logging.getLogger(__name__)
+
+OUTPUT_COLUMNS = [
+    "report_id", "raw_text", "cleaned_text", "status", "flagged", "backend", "cache_key", "failure_reason",
+]
+
+
+class CleaningError(RuntimeError):
+    """Cleaning cannot start or had to stop (the message says why and how to fix it)."""
+
+
+@dataclass
+class CleaningResult:
+    """What one cleaning run produced."""
+
+    table: pd.DataFrame
+    """one row per input report, OUTPUT_COLUMNS."""
+    accounting: Accounting
+    calls: list[dict[str, Any]] = field(default_factory=list)
+    """provenance of every LLM call behind the table (this run's and cached ones)."""
+    data_use: DataUseDecision | None = None
+    identity: dict[str, Any] = field(default_factory=dict)
+    """what the cache keys hash besides the raw text (prompt versions, model, sampling)."""
+
+
+def cleaner_identity(options: CleaningOptions) -> dict[str, Any]:
+    """Everything besides the raw text that determines a cleaned report (hashed into cache keys)."""
+    if options.backend == "rules":
+        return {"backend": "rules", "rules_version": RULES_VERSION}
+    identity = {
+        "backend": "openai",
+        "prompt_version": P.load_prompt(P.CLEAN_PROMPT).version,
+        "model": options.model,
+        "sampling": options.sampling,
+        "judge_prompt_version": P.load_prompt(P.JUDGE_PROMPT).version if options.judge else None,
+    }
+    return identity
+
+
+def _api_key(options: CleaningOptions, decision: DataUseDecision) -> str:
+    key = os.environ.get(options.api_key_env, "")
+    if key:
+        return key
+    if decision.decision in ("loopback", "listed_local"):
+        # Local OpenAI-compatible servers (vLLM, llama.cpp) usually run without a key.
+        log.info("environment variable %s is not set; sending a placeholder key to the local endpoint",
+                 options.api_key_env)
+        return "EMPTY"
+    raise CleaningError(
+        f"the API key is read from the environment variable {options.api_key_env} "
+        f"(cleaning.openai.api_key_env), which is not set; export it before running"
+    )
+
+
+def _entry(status: str, cleaned: str, kind: str, reason: str, calls: list, judge: dict | None,
+           identity: dict[str, Any], raw_sha: str) -> dict[str, Any]:
+    return {
+        "status": status, "cleaned_text": cleaned, "failure_kind": kind, "failure_reason": reason,
+        "judge": judge, "calls": [c.to_dict() for c in calls], "raw_sha256": raw_sha,
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), **identity,
+    }
+
+
+async def _clean_one(client, raw: str, options: CleaningOptions, acct: Accounting,
+                     identity: dict[str, Any], raw_sha: str) -> dict[str, Any]:
+    from unix.cleaning.client import RequestRejected, TransportFailure
+
+    clean_prompt = P.load_prompt(P.CLEAN_PROMPT)
+    judge_prompt = P.load_prompt(P.JUDGE_PROMPT)
+    calls: list = []
+
+    def fail(kind: str, reason: str, judge: dict | None = None) -> dict[str, Any]:
+        return _entry("failed", "", kind, reason, calls, judge, identity, raw_sha)
+
+    async def ask(messages, role: str, parse):
+        reason = ""
+        for attempt in range(options.malformed_retries + 1):
+            content, records = await client.chat(messages, role)
+            calls.extend(records)
+            try:
+                return parse(content), ""
+            except P.MalformedAnswer as err:
+                reason = f"{role} answer malformed: {err}"
+                if attempt < options.malformed_retries:
+                    acct.retries += 1
+                    acct.retry_reasons["malformed"] += 1
+        return None, reason
+
+    try:
+        reasons = []
+        for attempt in range(options.judge_retries + 1):
+            cleaned, why = await ask(clean_prompt.messages(report=raw), "clean", lambda c: P.parse_cleaned(c, raw))
+            if cleaned is None:
+                return fail("malformed", why)
+            if not options.judge:
+                return _entry("cleaned", cleaned, "", "", calls, None, identity, raw_sha)
+            verdict, why = await ask(judge_prompt.messages(raw=raw, cleaned=cleaned), "judge", P.parse_verdict)
+            if verdict is None:
+                return fail("malformed", why)
+            passed, judge_reason = verdict
+            if passed:
+                return _entry("cleaned", cleaned, "", "", calls, {"passed": True, "reason": judge_reason},
+                              identity, raw_sha)
+            reasons.append(judge_reason)
+            if attempt < options.judge_retries:
+                acct.retries += 1
+                acct.retry_reasons["judge_rejected"] += 1
+        return fail("judge", f"self-judgement rejected {len(reasons)} cleaning(s): {reasons[-1]}",
+                    {"passed": False, "reason": reasons[-1]})
+    except TransportFailure as err:
+        entry = fail("transport", str(err))
+        entry["cacheable"] = False
+        return entry
+    except RequestRejected as err:
+        return fail("rejected", str(err))
+
+
+async def _run_openai(pending: dict[str, str], options: CleaningOptions, cache: ResultCache, acct: Accounting,
+                      api_key: str, identity: dict[str, Any], on_done, rng: random.Random) -> dict[str, dict]:
+    # Imported here: `openai` takes about a second to import, which a fully cached rerun never needs.
+    from unix.cleaning.cache import text_sha256
+    from unix.cleaning.client import ChatClient, EndpointError
+
+    client = ChatClient(options, api_key, acct, rng=rng)
+    queue: asyncio.Queue = asyncio.Queue()
+    for item in pending.items():
+        queue.put_nowait(item)
+    results: dict[str, dict] = {}
+
+    async def worker() -> None:
+        while True:
+            try:
+                key, raw = queue.get_nowait()
+            except asyncio.QueueEmpty:
+                return
+            entry = await _clean_one(client, raw, options, acct, identity, text_sha256(raw))
+            if entry.pop("cacheable", True):
+                cache.put(key, entry)
+            results[key] = entry
+            on_done(key, entry)
+
+    try:
+        # One report at a time per worker, so workers == requests in flight when nothing waits.
+        async with asyncio.TaskGroup() as group:
+            for _ in range(min(options.requests_in_flight, len(pending))):
+                group.create_task(worker())
+    except* EndpointError as eg:
+        raise CleaningError(str(eg.exceptions[0])) from None
+    finally:
+        await client.close()
+    return results
+
+
+def clean_reports(
+    report_ids: Sequence[str],
+    texts: Sequence[str],
+    options: CleaningOptions,
+    cache_dir: str | os.PathLike | None = None,
+    progress: bool = True,
+    seed: int = 0,
+) -> CleaningResult:
+    """Clean reports with the configured backend; see the module docstring for the output."""
+    report_ids = [str(r) for r in report_ids]
+    texts = ["" if t is None or (isinstance(t, float) and pd.isna(t)) else str(t) for t in texts]
+    if len(report_ids) != len(texts):
+        raise ValueError(f"{len(report_ids)} report ids but {len(texts)} texts")
+    dup = pd.Index(report_ids)[pd.Index(report_ids).duplicated()].unique()
+    if len(dup):
+        raise ValueError(f"duplicate report_id(s) {list(dup[:5])}: each report must appear once; deduplicate the input")
+    decision = enforce_data_use(options)
+    acct = Accounting(options.price_input_per_million, options.price_output_per_million, reports=len(texts))
+    identity = cleaner_identity(options)
+    keys = [cache_key(t, identity) for t in texts]
+    entries: dict[str, dict] = {}
+
+    bar = progress_bar(len(texts), enabled=progress)
+    try:
+        if options.backend == "rules":
+            for key, raw in zip(keys, texts):
+                if key not in entries:
+                    cleaned, reason = clean_report_rules(raw)
+                    entries[key] = {"status": "cleaned" if cleaned else "failed", "cleaned_text": cleaned,
+                                    "failure_kind": "no_content" if reason else "", "failure_reason": reason,
+                                    "calls": []}
+            bar.update(len(texts))
+        else:
+            if cache_dir is None:
+                raise CleaningError("the openai backend needs a cache directory (cleaning.cache_dir / --cache-dir)")
+            cache = ResultCache(cache_dir)
+            api_key = _api_key(options, decision)
+            pending: dict[str, str] = {}
+            for key, raw in zip(keys, texts):
+                if key in entries or key in pending:
+                    continue
+                hit = cache.get(key)
+                if hit is not None and not (options.retry_failed and hit["status"] == "failed"):
+                    hit["from_cache"] = True
+                    entries[key] = hit
+                else:
+                    pending[key] = raw
+            key_counts = Counter(keys)
+            acct.cache_hits = sum(key_counts[k] for k in entries)
+            bar.update(acct.cache_hits)
+
+            def on_done(key: str, entry: dict) -> None:
+                bar.update(int(key_counts[key]))
+                bar.set_postfix(acct.postfix(), refresh=False)
+
+            if pending:
+                log.info("cleaning %d report(s) with %s at %s (%d cached)", len(pending), options.model,
+                         decision.endpoint_host, len(entries))
+                done = asyncio.run(_run_openai(pending, options, cache, acct, api_key, identity, on_done,
+                                               random.Random(seed)))
+                entries.update(done)
+    finally:
+        bar.close()
+
+    rows = []
+    calls = []
+    for rid, raw, key in zip(report_ids, texts, keys):
+        entry = entries[key]
+        ok = entry["status"] == "cleaned"
+        rows.append({
+            "report_id": rid, "raw_text": raw, "cleaned_text": entry["cleaned_text"] if ok else raw,
+            "status": entry["status"], "flagged": not ok, "backend": options.backend, "cache_key": key,
+            "failure_reason": entry.get("failure_reason", "") if not ok else "",
+        })
+        if not ok:
+            acct.failure_kinds[entry.get("failure_kind") or "other"] += 1
+    for key, entry in entries.items():
+        for call in entry.get("calls", []):
+            calls.append({"cache_key": key, "from_cache": bool(entry.get("from_cache")), **call})
+    table = pd.DataFrame(rows, columns=OUTPUT_COLUMNS)
+    acct.cleaned = int((table["status"] == "cleaned").sum())
+    acct.failed = int((table["status"] == "failed").sum())
+    acct.flagged = int(table["flagged"].sum())
+    return CleaningResult(table, acct, calls, decision, identity)
+
+
+def read_report_table(path: str | os.PathLike) -> pd.DataFrame:
+    """Read a parquet or CSV table with `report_id` and `text` columns (raise naming what is missing)."""
+    path = Path(path)
+    if not path.exists():
+        raise ValueError(f"input table {path} does not exist")
+    if path.suffix == ".parquet":
+        df = pd.read_parquet(path)
+    elif path.suffix in (".csv", ".gz") or path.name.endswith(".csv.gz"):
+        df = pd.read_csv(path, dtype={"report_id": str}, keep_default_na=False)
+    else:
+        raise ValueError(f"input table {path}: unknown format; use .parquet or .csv")
+    missing = [c for c in ("report_id", "text") if c not in df.columns]
+    if missing:
+        raise ValueError(f"input table {path} lacks column(s) {missing}; it needs report_id and text "
+                         f"(found: {list(df.columns)[:10]})")
+    return df
+
+
+def write_table(df: pd.DataFrame, path: str | os.PathLike) -> None:
+    """Write parquet or CSV by the path's extension (atomically)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    if path.suffix == ".parquet":
+        df.to_parquet(tmp, index=False)
+    elif path.suffix == ".csv":
+        df.to_csv(tmp, index=False)
+    else:
+        raise ValueError(f"output {path}: unknown format; use .parquet or .csv")
+    os.replace(tmp, path)
