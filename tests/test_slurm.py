@@ -1,0 +1,223 @@
+"""The `slurm` profile against a real single-node SLURM (scripts/slurm-local.sh), end to end.
+
+One workflow run of the demo (data, cleaning, model init, training stage 1) goes through
+`snakemake --profile slurm`, the profile found by its bare name as on a user's machine (a link in
+$XDG_CONFIG_HOME/snakemake, what `make slurm-profile` installs). While training stage 1 runs, its SLURM
+job is cancelled with `scancel` right after its first complete checkpoint. The tests then read SLURM's own
+records (`scontrol show job`, the jobcomp log) and the Snakemake log:
+- every job of the run was submitted with sbatch, with the partition, GPU gres, time limit, memory and
+  cores that config `resources:` gives its rule's family (training switched to A100 by one config edit);
+- the cancelled job was retried by Snakemake (`retries` of the profile) and training resumed from the
+  checkpoint instead of starting again.
+
+Needs root and a Debian package mirror (the fixture installs and starts SLURM); where SLURM cannot start,
+the tests fail with the reason. About 5 minutes on 2 cores.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import BIN, REPO, demo_config
+
+pytestmark = [pytest.mark.slurm, pytest.mark.slow, pytest.mark.xdist_group("slurm")]
+
+SCRIPT = REPO / "scripts" / "slurm-local.sh"
+SLURM_DIR = Path(os.environ.get("UNIX_SLURM_DIR", "/var/lib/unix-slurm"))
+TRAIN_RULE = "train_stage1"
+TRAIN_STEPS = 60
+RUN_TIMEOUT_S = 1200
+
+
+def _script(command: str, timeout: int = 300) -> subprocess.CompletedProcess:
+    return subprocess.run(["bash", str(SCRIPT), command], capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def slurm_cluster():
+    """A running local SLURM; the test fails (never skips) with the script's reason when it cannot start."""
+    for command in ("install", "start"):
+        proc = _script(command)
+        if proc.returncode != 0:
+            pytest.fail(f"local SLURM could not be set up: `scripts/slurm-local.sh {command}` exited "
+                        f"{proc.returncode}: {proc.stderr.strip()[-2000:]}", pytrace=False)
+    yield
+    proc = _script("stop")
+    assert proc.returncode == 0, f"scripts/slurm-local.sh stop failed: {proc.stderr}"
+
+
+def scontrol_jobs(workdir: Path) -> list[dict[str, str]]:
+    """`scontrol show job` records (one dict per SLURM job) of the jobs submitted from `workdir`."""
+    out = subprocess.run(["scontrol", "show", "job", "-o"], capture_output=True, text=True, check=True).stdout
+    jobs = [dict(re.findall(r"(\w+)=(\S*)", line)) for line in out.splitlines() if line.strip()]
+    return [j for j in jobs if j.get("WorkDir") == str(workdir)]
+
+
+def jobcomp_records(workdir: Path) -> dict[str, dict[str, str]]:
+    """SLURM's completion records (jobcomp/filetxt) of the jobs submitted from `workdir`, by job id."""
+    path = SLURM_DIR / "jobcomp.log"
+    lines = path.read_text().splitlines() if path.exists() else []
+    records = (dict(re.findall(r"(\w+)=(\S*)", line)) for line in lines)
+    return {r["JobId"]: r for r in records if r.get("WorkDir") == str(workdir)}
+
+
+def rule_of(job: dict[str, str]) -> str:
+    """Rule of a job from the comment the plugin gives it: rule_<rule>[_wildcards_<values>]."""
+    return re.sub(r"_wildcards_.*$", "", job["Comment"].removeprefix("rule_"))
+
+
+def rule_families() -> dict[str, str]:
+    """Resource family of every rule, as declared in rules/*.smk (`**W.resources(config, "<family>")`)."""
+    families = {}
+    for smk in sorted((REPO / "rules").glob("*.smk")):
+        for block in re.split(r"^(?=[ \t]*rule \w+:)", smk.read_text(), flags=re.M):
+            name = re.match(r"\s*rule (\w+):", block)
+            family = re.search(r"W\.resources\(config, \"(\w+)\"\)", block)
+            if name and family:
+                families[name.group(1)] = family.group(1)
+    return families
+
+
+@dataclass
+class SlurmRun:
+    workdir: Path
+    config: dict
+    returncode: int
+    log: str
+    cancelled_job: str | None
+    cancelled_at_step: int | None
+    seconds: float
+
+
+def _complete_steps(checkpoints: Path) -> list[int]:
+    if not checkpoints.is_dir():
+        return []
+    return sorted(int(p.name.split("-")[1]) for p in checkpoints.glob("step-*") if (p / "COMPLETE").is_file())
+
+
+def _running_job_of(rule: str, workdir: Path) -> str | None:
+    out = subprocess.run(["squeue", "-h", "-t", "RUNNING", "-o", "%i %k %Z"], capture_output=True,
+                         text=True).stdout
+    for line in out.splitlines():
+        jobid, comment, wd = (line.split() + ["", "", ""])[:3]
+        if comment == f"rule_{rule}" and wd == str(workdir):
+            return jobid
+    return None
+
+
+@pytest.fixture(scope="module")
+def slurm_run(slurm_cluster, tmp_path_factory) -> SlurmRun:
+    """Run the demo up to training stage 1 through `--profile slurm`; scancel training once, mid-way."""
+    workdir = tmp_path_factory.mktemp("slurm-run")
+    # The bare profile name resolves through $XDG_CONFIG_HOME/snakemake/slurm, as `make slurm-profile` sets up.
+    xdg = tmp_path_factory.mktemp("xdg")
+    (xdg / "snakemake").mkdir()
+    (xdg / "snakemake" / "slurm").symlink_to(REPO / "profiles" / "slurm")
+    config = demo_config(
+        data={"synthetic": {"n_subjects": 12, "image_size": 128}, "images": {"shards": 1}},
+        # The one edit that moves training from L20 to A100 nodes; 2 GPUs fit the test node.
+        resources={"families": {"train": {"gpu_model": "a100", "gpus": 2}}},
+        training={"stage1": {"steps": TRAIN_STEPS, "checkpoint_every": 5}},
+    )
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
+    target = f"results/train/{TRAIN_RULE.removeprefix('train_')}/summary.json"
+    cmd = ["timeout", "-k", "30", str(RUN_TIMEOUT_S), str(BIN / "snakemake"), "--profile", "slurm",
+           "-s", str(REPO / "Snakefile"), "--directory", str(workdir), target,
+           # Test cluster only: no slurmdbd, so statuses come from squeue (MinJobAge keeps finished jobs),
+           # and the first status check comes after 2 s instead of 40 s.
+           "--slurm-status-command", "squeue", "--slurm-init-seconds-before-status-checks", "2"]
+    env = {**os.environ, "XDG_CONFIG_HOME": str(xdg), "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+    log_path = workdir.parent / f"{workdir.name}.snakemake.log"
+    checkpoints = workdir / "results" / "train" / "stage1" / "checkpoints"
+    cancelled_job = cancelled_at = None
+    start = time.monotonic()
+    with open(log_path, "w") as log_fh:
+        proc = subprocess.Popen(cmd, cwd=workdir, env=env, stdout=log_fh, stderr=subprocess.STDOUT)
+        try:
+            while proc.poll() is None and cancelled_job is None:
+                steps = _complete_steps(checkpoints)
+                if steps:
+                    jobid = _running_job_of(TRAIN_RULE, workdir)
+                    if jobid:
+                        subprocess.run(["scancel", jobid], check=True)
+                        cancelled_job, cancelled_at = jobid, steps[-1]
+                time.sleep(0.2)
+            proc.wait(timeout=RUN_TIMEOUT_S + 60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    return SlurmRun(workdir, config, proc.returncode, log_path.read_text(), cancelled_job, cancelled_at,
+                    time.monotonic() - start)
+
+
+def _assert_succeeded(run: SlurmRun) -> None:
+    assert run.returncode == 0, f"snakemake --profile slurm exited {run.returncode}:\n{run.log[-6000:]}"
+
+
+def test_every_job_went_through_sbatch_with_its_family_resources(slurm_run):
+    from unix import workflow as W
+
+    _assert_succeeded(slurm_run)
+    jobs = scontrol_jobs(slurm_run.workdir)
+    families = rule_families()
+    submitted_rules = {rule_of(j) for j in jobs}
+    # Every non-local job in Snakemake's log has a SLURM job: nothing ran outside sbatch.
+    ran_rules = set(re.findall(r"^rule (\w+):", slurm_run.log, flags=re.M))
+    assert ran_rules and ran_rules <= submitted_rules, (ran_rules, submitted_rules)
+    assert {"make_demo_data", "prepare_images", "init_model", TRAIN_RULE} <= submitted_rules
+    for job in jobs:
+        rule = rule_of(job)
+        assert rule in families, f"rule {rule} has no `resources: **W.resources(config, ...)`"
+        want = W.resources(slurm_run.config, families[rule])
+        where = f"SLURM job {job['JobId']} (rule {rule}, family {families[rule]})"
+        assert job["Partition"] == want["slurm_partition"], where
+        assert job.get("TresPerNode", "") == (f"gres:{want['gres']}" if "gres" in want else ""), where
+        assert job["TimeLimit"] == _slurm_minutes(want["runtime"]), where
+        assert job["MinMemoryNode"] == f"{want['mem_mb']}M", where
+        assert job["MinCPUsNode"] == str(want["cpus_per_task"]), where
+        # The plugin's log of the job is kept (slurm-keep-successful-logs) for "what was submitted".
+        logs = list((slurm_run.workdir / ".snakemake" / "slurm_logs" / f"rule_{rule}").rglob(f"{job['JobId']}.log"))
+        assert logs, f"{where}: no .snakemake/slurm_logs entry"
+    train = [j for j in jobs if rule_of(j) == TRAIN_RULE]
+    assert train and all(j["Partition"] == "a100" and j["TresPerNode"] == "gres:gpu:a100:2" for j in train)
+    cpu = [j for j in jobs if families[rule_of(j)] == "cpu"]
+    assert cpu and all(j["Partition"] == "cpu" and "TresPerNode" not in j for j in cpu)
+
+
+def _slurm_minutes(minutes: int) -> str:
+    days, rest = divmod(minutes, 24 * 60)
+    text = f"{rest // 60:02d}:{rest % 60:02d}:00"
+    return f"{days}-{text}" if days else text
+
+
+def test_cancelled_training_job_is_retried_and_resumes_from_its_checkpoint(slurm_run):
+    assert slurm_run.cancelled_job, (
+        f"{TRAIN_RULE} finished before its SLURM job could be cancelled after a checkpoint; raise "
+        f"TRAIN_STEPS in this test.\n{slurm_run.log[-3000:]}")
+    _assert_succeeded(slurm_run)
+    records = jobcomp_records(slurm_run.workdir)
+    assert records[slurm_run.cancelled_job]["JobState"] == "CANCELLED"
+    train = [j for j in scontrol_jobs(slurm_run.workdir) if rule_of(j) == TRAIN_RULE]
+    states = {j["JobId"]: j["JobState"] for j in train}
+    retried = [jid for jid, state in states.items() if int(jid) > int(slurm_run.cancelled_job)]
+    assert states[slurm_run.cancelled_job] == "CANCELLED" and retried, states
+    assert all(states[jid] == "COMPLETED" for jid in retried), states
+    assert f"SLURM-job '{slurm_run.cancelled_job}' failed" in slurm_run.log
+    summary = json.loads((slurm_run.workdir / "results/train/stage1/summary.json").read_text())
+    assert summary["resumed_from"], "the retried training started from scratch instead of its checkpoint"
+    resumed_step = int(Path(summary["resumed_from"]).name.split("-")[1])
+    assert resumed_step >= slurm_run.cancelled_at_step
+    assert summary["steps_this_run"] == TRAIN_STEPS - resumed_step < TRAIN_STEPS
+    # unix.launch read the process count from the job's allocation (2 count-only GPUs, no CUDA -> 1 CPU process).
+    train_log = (slurm_run.workdir / "results/logs/train_stage1/train_stage1.log").read_text()
+    assert "the allocation has 2 GPU(s) (CUDA_VISIBLE_DEVICES)" in train_log
+    print(f"SLURM round trip with one scancel: {slurm_run.seconds:.0f} s")
