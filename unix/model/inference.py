@@ -1,0 +1,77 @@
+"""Batched inference: reports from images, images from report prompts.
+
+A model directory (written by `init_model` or training) holds the UniX weights (config.json,
+model.safetensors) and the tokenizer files side by side; `load_model` reads both.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import torch
+from PIL import Image
+
+from unix.model.latent import tensor_to_images
+from unix.model.tokenizer import build_report_prompts, encode_captions, load_tokenizer
+from unix.model.unix import UniX
+from unix.model.vision import preprocess_understanding_images
+
+log = logging.getLogger(__name__)
+
+# One of the reference evaluation's prompt styles (FINDINGS + IMPRESSION).
+DEFAULT_REPORT_PROMPT = "Generate a radiology report with FINDINGS and IMPRESSION for this chest X-ray."
+
+
+def load_model(directory: str | Path, device: str | torch.device = "cpu"):
+    """(model in eval mode, tokenizer) from a model directory."""
+    model = UniX.from_pretrained(directory, map_location=device)
+    model.eval()
+    return model, load_tokenizer(directory)
+
+
+def _batches(n: int, size: int):
+    for start in range(0, n, size):
+        yield slice(start, min(n, start + size))
+
+
+@torch.no_grad()
+def generate_reports(model: UniX, tokenizer, images: list[Image.Image], prompts: list[str] | str | None = None,
+                     batch_size: int = 8, max_new_tokens: int | None = None, do_sample: bool = False,
+                     temperature: float = 1.0, top_p: float = 1.0, seed: int = 0) -> list[str]:
+    """One report per image (greedy by default, as in the reference evaluation)."""
+    if prompts is None or isinstance(prompts, str):
+        prompts = [prompts or DEFAULT_REPORT_PROMPT] * len(images)
+    if len(prompts) != len(images):
+        raise ValueError(f"generate_reports: {len(images)} images but {len(prompts)} prompts")
+    generator = torch.Generator().manual_seed(seed) if do_sample else None
+    reports: list[str] = []
+    for sl in _batches(len(images), batch_size):
+        pixels = preprocess_understanding_images(images[sl], model.config).to(model.device)
+        ids, mask = build_report_prompts(tokenizer, prompts[sl], model.config)
+        out = model.generate_report_ids(pixels, ids.to(model.device), mask.to(model.device),
+                                        max_new_tokens=max_new_tokens, do_sample=do_sample,
+                                        temperature=temperature, top_p=top_p, generator=generator)
+        reports += [tokenizer.decode(o, skip_special_tokens=True).strip() for o in out]
+    return reports
+
+
+@torch.no_grad()
+def generate_images(model: UniX, tokenizer, prompts: list[str], seeds: list[int] | None = None,
+                    batch_size: int = 8, image_size: int | None = None, steps: int | None = None,
+                    cfg_scale: float | None = None, cfg_interval: tuple[float, float] | None = None,
+                    shift: float | None = None, renorm: bool | None = None,
+                    max_prompt_tokens: int = 256) -> list[Image.Image]:
+    """One RGB image per prompt; image i uses noise seeded by seeds[i] (default: its index), so an
+    image does not depend on the batch it was generated in."""
+    seeds = list(range(len(prompts))) if seeds is None else list(seeds)
+    if len(seeds) != len(prompts):
+        raise ValueError(f"generate_images: {len(prompts)} prompts but {len(seeds)} seeds")
+    images: list[Image.Image] = []
+    for sl in _batches(len(prompts), batch_size):
+        ids, mask = encode_captions(tokenizer, prompts[sl], model.config, max_length=max_prompt_tokens)
+        x = model.generate_image_tensors(ids.to(model.device), mask.to(model.device), seeds[sl],
+                                         image_size=image_size, steps=steps, shift=shift, cfg_scale=cfg_scale,
+                                         cfg_interval=cfg_interval, renorm=renorm)
+        images += tensor_to_images(x)
+    return images

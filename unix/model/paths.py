@@ -1,0 +1,34 @@
+"""Paths of the model stage's outputs and the inputs of its rules (so rules/model.smk stays declarative)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+RESULTS = Path("results")
+DEMO_WEIGHTS = RESULTS / "model" / "demo-weights"
+INIT_MODEL = str(RESULTS / "model" / "init")
+UNDERSTANDING_SPLIT = str(RESULTS / "data" / "understanding" / "split.parquet")
+DEMO_WEIGHT_NAMES = ("raddino", "vae")
+INIT_WEIGHT_NAMES = ("unix", "janus_pro", "siglip", "vae", "raddino")
+
+
+def demo_weight_outputs(config: dict[str, Any]) -> dict[str, str]:
+    """The tiny random stand-ins the demo writes: one directory per empty `weights.raddino|vae`."""
+    return {name: str(DEMO_WEIGHTS / name) for name in DEMO_WEIGHT_NAMES if not config["weights"][name]}
+
+
+def init_weights(config: dict[str, Any]) -> dict[str, str]:
+    """Resolved local weight paths `init_model` reads (empty: random initialisation)."""
+    from unix.workflow import weight_path
+
+    return {name: weight_path(config, name) for name in INIT_WEIGHT_NAMES}
+
+
+def init_inputs(config: dict[str, Any]) -> dict[str, str]:
+    """Inputs of `init_model`: the understanding split (tokenizer texts) and the demo weight directories.
+
+    Configured external weights are not declared (they are outside results/ and may be huge); their paths
+    are params, so changing one reruns the job.
+    """
+    return {"split": UNDERSTANDING_SPLIT, **demo_weight_outputs(config)}
