@@ -1,4 +1,4 @@
-# data stage rules (filled in by the data work)
+# Data stage: the synthetic demo tree, split selection with accounting, image preparation.
 
 # ---- the synthetic MIMIC-CXR-JPG tree (unix.data.synthetic), only when data.mimic_cxr_jpg is empty ----
 # The ground truth lies outside the tree so that the tree's layout is exactly the real one.
@@ -9,6 +9,7 @@ if W.uses_synthetic(config):
             split=str(W.SYNTHETIC_ROOT / W.SPLIT_CSV),
             metadata=str(W.SYNTHETIC_ROOT / W.METADATA_CSV),
             chexpert=str(W.SYNTHETIC_ROOT / W.CHEXPERT_CSV),
+            negbio=str(W.SYNTHETIC_ROOT / W.NEGBIO_CSV),
             files=directory(str(W.SYNTHETIC_ROOT / "files")),
             ground_truth=str(W.SYNTHETIC_GROUND_TRUTH),
         log:

@@ -7,7 +7,9 @@ flag), package versions, seed, hardware, and whatever the step itself returned (
 records, ...). Sidecars were chosen over one database because SLURM jobs on different nodes write
 them concurrently on a shared filesystem without locking.
 
-`unix audit` (unix.provenance.audit) reads these records back.
+Rules that take values from config.yaml build their params with `config_params(config, name="dotted.key")`
+so the record maps each param back to its config key; `unix audit` (unix.provenance.audit) reads the
+records back, walks from any result to the raw inputs, and flags what is stale.
 """
 
 from __future__ import annotations
@@ -15,8 +17,11 @@ from __future__ import annotations
 from unix.provenance.record import (  # noqa: F401
     PROV_SUFFIX,
     code_version,
+    config_params,
+    config_sha256,
     hardware,
     package_versions,
+    read_record,
     record_job,
     sha256_path,
     sidecar_path,

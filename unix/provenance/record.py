@@ -1,4 +1,22 @@
-"""Writing provenance records (see the package docstring for the format)."""
+"""Writing provenance records (see the package docstring for the format).
+
+A record is one JSON object; the keys an auditor relies on:
+
+- `rule`, `wildcards`, `params`, `seed`: what ran and with which values;
+- `config_keys`: `{param name: dotted config key}` for the params that come straight from config.yaml
+  (rules build them with `config_params`; for params passed as plain config values the key is inferred
+  when unambiguous and listed in `config_keys_inferred`; a dict param that holds a config section plus
+  derived fields is listed in `config_keys_subset` and compared on the section's keys only), so
+  `unix audit` can tell which config edit made a result stale;
+- `config_sha256` and `config`: the full resolved config of the run (small; kept whole so an auditor can
+  see every value, not only the ones mapped);
+- `inputs` / `outputs`: `[{name, path, sha256}]` (outputs also `size`, `mtime_ns`, so a consumer can
+  reuse the hash instead of re-reading the file: `input_sha256`);
+- `external_inputs`: `[{param, path, sha256}]` for paths outside results/ that reach the job through
+  params (configured weights, the MIMIC-CXR-JPG root), so the audit reaches them too;
+- `code` (git commit, dirty flag), `packages`, `hardware`, `created`, `log`;
+- `extra`: what the step returned (counts, data-use decisions, LLM call records, ...), plus `wall_time_s`.
+"""
 
 from __future__ import annotations
 
@@ -8,45 +26,83 @@ import json
 import os
 import platform
 import subprocess
+import sys
 from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
 PROV_SUFFIX = ".prov.json"
-RECORD_VERSION = 1
+RECORD_VERSION = 2
 TRACKED_PACKAGES = (
     "unix-cxr", "torch", "transformers", "diffusers", "accelerate", "tokenizers", "safetensors",
-    "snakemake", "openai", "pandas", "pyarrow", "numpy", "scipy", "scikit-learn", "pillow",
+    "snakemake", "openai", "pandas", "pyarrow", "numpy", "scipy", "scikit-learn", "pillow", "matplotlib",
 )
 _CHUNK = 1 << 20
+# Directories whose files add up to more than this are fingerprinted by (relative path, size, mtime_ns)
+# instead of content: hashing a whole MIMIC-CXR-JPG tree (~500 GB) would take hours per job. The
+# fingerprint still changes when a file is added, removed, resized or rewritten.
+DIR_CONTENT_LIMIT_BYTES = int(os.environ.get("UNIX_PROV_DIR_CONTENT_LIMIT", str(2 << 30)))
+# Records whose JSON would exceed this many characters are written without indentation.
+_INDENT_LIMIT_CHARS = 1_000_000
+
+# (resolved path, size, mtime_ns) -> sha256: a file hashed once per process, however many records use it.
+_HASH_CACHE: dict[tuple[str, int, int], str] = {}
 
 
 def sidecar_path(path: str | os.PathLike) -> Path:
-    """Where the provenance record of `path` lives."""
-    p = Path(path)
-    return p.with_name(p.name.rstrip("/") + PROV_SUFFIX)
+    """Where the provenance record of `path` lives (`<path>.prov.json`, also for a directory)."""
+    p = Path(str(path).rstrip("/"))
+    return p.with_name(p.name + PROV_SUFFIX)
 
 
 def _sha256_file(path: Path) -> str:
+    st = path.stat()
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+    cached = _HASH_CACHE.get(key)
+    if cached is not None:
+        return cached
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         while chunk := fh.read(_CHUNK):
             h.update(chunk)
-    return h.hexdigest()
+    digest = h.hexdigest()
+    _HASH_CACHE[key] = digest
+    return digest
+
+
+def clear_hash_cache() -> None:
+    """Forget cached hashes (tests; a long-lived process that rewrites files within one mtime tick)."""
+    _HASH_CACHE.clear()
+
+
+# Snakemake writes this marker into every directory output after the job, i.e. after our record.
+_DIR_IGNORED = {".snakemake_timestamp"}
+
+
+def _dir_files(p: Path) -> list[Path]:
+    return sorted(q for q in p.rglob("*")
+                  if q.is_file() and not q.name.endswith(PROV_SUFFIX) and q.name not in _DIR_IGNORED)
 
 
 def sha256_path(path: str | os.PathLike) -> str | None:
     """sha256 of a file; for a directory, of the sorted list of (relative path, file sha256).
 
-    Returns None when the path does not exist.
+    A directory larger than `DIR_CONTENT_LIMIT_BYTES` gets a `dirstat:` fingerprint of
+    (relative path, size, mtime_ns) instead of a content hash. Returns None when the path does not exist.
     """
     p = Path(path)
     if p.is_file():
         return _sha256_file(p)
     if p.is_dir():
+        files = _dir_files(p)
+        stats = [(f, f.stat()) for f in files]
         h = hashlib.sha256()
-        for f in sorted(q for q in p.rglob("*") if q.is_file() and not q.name.endswith(PROV_SUFFIX)):
+        if sum(st.st_size for _, st in stats) > DIR_CONTENT_LIMIT_BYTES:
+            for f, st in stats:
+                h.update(f"{f.relative_to(p).as_posix()}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+            return "dirstat:" + h.hexdigest()
+        for f, _ in stats:
             h.update(f.relative_to(p).as_posix().encode())
             h.update(b"\0")
             h.update(_sha256_file(f).encode())
@@ -55,10 +111,199 @@ def sha256_path(path: str | os.PathLike) -> str | None:
     return None
 
 
+_SECRET_SUFFIXES = ("password", "secret", "api_key", "_token", "access_key")
+
+
+def redact(config: Any) -> Any:
+    """A copy of a config with values of secret-looking keys (`*api_key`, `*password`, ...) replaced.
+
+    The project keeps secrets in the environment (config names the variable, e.g. `api_key_env`);
+    this guards the records in case a user puts a key into config.yaml anyway.
+    """
+    if isinstance(config, Mapping):
+        return {k: ("<redacted>" if str(k).lower().endswith(_SECRET_SUFFIXES) and v else redact(v))
+                for k, v in config.items()}
+    if isinstance(config, list):
+        return [redact(v) for v in config]
+    return config
+
+
+def _output_entry(name: str | None, path: str) -> dict[str, Any]:
+    entry: dict[str, Any] = {"name": name, "path": path, "sha256": sha256_path(path)}
+    p = Path(path)
+    if p.is_file():
+        st = p.stat()
+        entry["size"], entry["mtime_ns"] = st.st_size, st.st_mtime_ns
+    return entry
+
+
+def input_sha256(path: str | os.PathLike) -> str | None:
+    """sha256 of an input, reusing the hash its producer recorded when size and mtime still match.
+
+    A training job reads hundreds of GB of image shards; their producers hashed them once when they
+    were written, so re-reading them in every consumer would only repeat that work. A file whose size
+    or mtime changed since is hashed again; `unix audit --verify` always re-hashes everything.
+    """
+    p = Path(path)
+    if p.is_file():
+        st = p.stat()
+        side = sidecar_path(p)
+        if side.is_file():
+            try:
+                record = json.loads(side.read_text())
+            except (OSError, json.JSONDecodeError):
+                record = {}
+            resolved = p.resolve()
+            for entry in record.get("outputs", []):
+                if (entry.get("size") == st.st_size and entry.get("mtime_ns") == st.st_mtime_ns
+                        and entry.get("sha256") and Path(entry["path"]).resolve() == resolved):
+                    return entry["sha256"]
+    return sha256_path(p)
+
+
+def config_sha256(config: Mapping[str, Any]) -> str:
+    """sha256 of a config mapping in canonical JSON (key order and formatting do not matter)."""
+    return hashlib.sha256(json.dumps(_jsonable(config), sort_keys=True).encode()).hexdigest()
+
+
+def config_params(config: Mapping[str, Any], **keys: str) -> dict[str, Any]:
+    """Params for a rule, taken from config by dotted key, plus the mapping back to the keys.
+
+    In a rule: ``params: **config_params(config, seed="seed", steps="training.stage1.steps")``
+    gives ``params.seed``, ``params.steps`` and ``params.config_keys`` (recorded in provenance, so
+    `unix audit` can compare each value with the current config.yaml and name the key that changed).
+    """
+    from unix.config import get
+
+    if "config_keys" in keys:
+        raise ValueError("config_params: 'config_keys' is reserved for the mapping; rename that param")
+    out: dict[str, Any] = {name: get(dict(config), key) for name, key in keys.items()}
+    out["config_keys"] = dict(keys)
+    return out
+
+
+def _flatten(config: Mapping[str, Any], prefix: str = "") -> Iterable[tuple[str, Any]]:
+    for key, value in config.items():
+        dotted = f"{prefix}{key}"
+        yield dotted, value
+        if isinstance(value, Mapping):
+            yield from _flatten(value, dotted + ".")
+
+
+def infer_config_keys(params: Mapping[str, Any], config: Mapping[str, Any]) -> tuple[dict[str, str], list[str]]:
+    """Guess the config key of each param that a rule passed as a plain or derived config value.
+
+    Returns (mapping, subset_params). Rules written as ``params: understanding=config["data"]["understanding"]``
+    carry no mapping; the key is recovered when exactly one config key holds an equal value and either
+    the value is a section or list (specific enough on its own) or the key's last part equals the
+    param name. A dict param built from a config section plus derived fields (a training recipe:
+    every key of ``training.stage2`` and ``name``, ``trainable``, ...) maps to that section as a
+    *subset* param: the audit then compares only the section's keys. Ambiguous params (``n=0``
+    matching many keys) are left out rather than guessed.
+    """
+    flat = list(_flatten(config))
+    encoded_flat = [(k, json.dumps(_jsonable(v), sort_keys=True)) for k, v in flat]
+    out: dict[str, str] = {}
+    subset: list[str] = []
+    for name, value in params.items():
+        encoded = json.dumps(_jsonable(value), sort_keys=True)
+        matches = [k for k, v in encoded_flat if v == encoded]
+        if name in matches:
+            out[name] = name
+            continue
+        named = [k for k in matches if k.rsplit(".", 1)[-1] == name]
+        if len(named) == 1:
+            out[name] = named[0]
+            continue
+        if len(matches) == 1 and isinstance(value, (Mapping, list, tuple)):
+            out[name] = matches[0]
+            continue
+        if isinstance(value, Mapping) and not matches:
+            sections = [k for k, v in flat if isinstance(v, Mapping) and _is_subsection(v, value)]
+            strings = {str(v) for v in value.values() if isinstance(v, str)}
+            preferred = [k for k in sections if k.rsplit(".", 1)[-1] in strings] or sections
+            if len(preferred) == 1:
+                out[name] = preferred[0]
+                subset.append(name)
+    return out, subset
+
+
+def _is_subsection(section: Mapping[str, Any], value: Mapping[str, Any]) -> bool:
+    """Whether a dict param holds (almost) every key of a config section with the same values."""
+    shared = [k for k in section if k in value]
+    if len(shared) < 2 or len(shared) < 0.8 * len(section):
+        return False
+    return all(json.dumps(_jsonable(section[k]), sort_keys=True) == json.dumps(_jsonable(value[k]), sort_keys=True)
+               for k in shared)
+
+
+# A directory param with more files than this is recorded by path only (walking a 377k-image
+# MIMIC-CXR-JPG root in every job would cost minutes per job).
+EXTERNAL_DIR_MAX_FILES = 10_000
+
+
+def _param_paths(params: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(dotted param name, path) of every string param (up to two levels deep) naming an existing path."""
+    out: list[tuple[str, str]] = []
+
+    def visit(name: str, value: Any, depth: int) -> None:
+        if isinstance(value, str) and value and len(value) < 4096 and "\n" not in value:
+            try:
+                if os.path.exists(value):
+                    out.append((name, value))
+            except (OSError, ValueError):
+                pass
+        elif isinstance(value, Mapping) and depth < 2:
+            for k, v in value.items():
+                visit(f"{name}.{k}", v, depth + 1)
+
+    for key, value in params.items():
+        visit(str(key), value, 0)
+    return out
+
+
+def external_inputs(params: Mapping[str, Any], declared: Iterable[str]) -> list[dict[str, Any]]:
+    """Paths that reach a job through params rather than `input:` (configured weights, the MIMIC-CXR-JPG
+    root), outside results/: recorded with their hash so the audit can tell when they change.
+
+    Paths under results/ are skipped (they have records of their own), as are declared inputs.
+    A directory with more than `EXTERNAL_DIR_MAX_FILES` files is recorded without a hash.
+    """
+    declared_resolved = {Path(p).resolve() for p in declared}
+    results = Path("results").resolve()
+    out = []
+    for name, path in _param_paths(params):
+        resolved = Path(path).resolve()
+        if resolved in declared_resolved or resolved == results or results in resolved.parents:
+            continue
+        if resolved == Path.cwd().resolve() or resolved == Path("/"):
+            continue
+        entry: dict[str, Any] = {"param": name, "path": path}
+        if resolved.is_dir():
+            count = 0
+            for _ in resolved.rglob("*"):
+                count += 1
+                if count > EXTERNAL_DIR_MAX_FILES:
+                    break
+            if count > EXTERNAL_DIR_MAX_FILES:
+                entry["sha256"] = None
+                entry["note"] = f"more than {EXTERNAL_DIR_MAX_FILES} files: recorded by path only"
+                out.append(entry)
+                continue
+        entry["sha256"] = sha256_path(resolved)
+        out.append(entry)
+    return out
+
+
 @lru_cache(maxsize=1)
 def code_version() -> dict[str, Any]:
     """Git commit of the project checkout and whether the tree has uncommitted changes."""
     root = Path(__file__).resolve().parents[2]
+    return git_version(root)
+
+
+def git_version(root: str | os.PathLike) -> dict[str, Any]:
+    """`{commit, dirty}` of the git checkout at `root` (None values when it is not one)."""
 
     def git(*args: str) -> str | None:
         try:
@@ -68,14 +313,14 @@ def code_version() -> dict[str, Any]:
         return out.stdout.strip() if out.returncode == 0 else None
 
     commit = git("rev-parse", "HEAD")
-    status = git("status", "--porcelain", "--untracked-files=no")
+    status = git("status", "--porcelain", "--untracked-files=no") if commit else None
     return {"commit": commit, "dirty": bool(status) if status is not None else None}
 
 
 @lru_cache(maxsize=1)
 def package_versions() -> dict[str, str]:
-    """Installed versions of the packages that shape results."""
-    out = {}
+    """Installed versions of the packages that shape results, and the Python version."""
+    out = {"python": platform.python_version()}
     for name in TRACKED_PACKAGES:
         try:
             out[name] = metadata.version(name)
@@ -84,9 +329,22 @@ def package_versions() -> dict[str, str]:
     return out
 
 
-@lru_cache(maxsize=1)
 def hardware() -> dict[str, Any]:
-    """CPU model and count, GPU model and count (when torch sees CUDA), host name."""
+    """CPU model and count, GPU models and count (when torch is loaded and sees CUDA), host name."""
+    info = dict(_cpu_info())
+    gpus: list[str] = []
+    if "torch" in sys.modules:
+        import torch
+
+        if torch.cuda.is_available():
+            gpus = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+    info["gpus"] = gpus
+    info["gpu_count"] = len(gpus)
+    return info
+
+
+@lru_cache(maxsize=1)
+def _cpu_info() -> dict[str, Any]:
     cpu = platform.processor() or platform.machine()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -95,24 +353,24 @@ def hardware() -> dict[str, Any]:
                 break
     except OSError:
         pass
-    info: dict[str, Any] = {"host": platform.node(), "cpu": cpu, "cpu_count": os.cpu_count(), "gpus": []}
-    import sys
-
-    if "torch" in sys.modules:
-        import torch
-
-        if torch.cuda.is_available():
-            info["gpus"] = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
-    return info
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        usable = os.cpu_count()
+    return {"host": platform.node(), "cpu": cpu, "cpu_count": os.cpu_count(), "cpu_usable": usable}
 
 
 def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
+    if isinstance(value, Mapping):
         return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
+    if isinstance(value, (list, tuple, set)):
         return [_jsonable(v) for v in value]
+    if isinstance(value, float) and value != value:  # NaN is not JSON
+        return None
     if isinstance(value, (str, int, float, bool)) or value is None:
         return value
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
     if hasattr(value, "item"):
         return value.item()
     return str(value)
@@ -132,9 +390,20 @@ def write_record(output: str | os.PathLike, record: dict[str, Any]) -> Path:
     """Write one record atomically beside `output`."""
     path = sidecar_path(output)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(_jsonable(record), indent=2, sort_keys=True))
+    text = json.dumps(_jsonable(record), indent=2, sort_keys=True)
+    if len(text) > _INDENT_LIMIT_CHARS:
+        text = json.dumps(_jsonable(record), sort_keys=True)
+    tmp.write_text(text)
     os.replace(tmp, path)
     return path
+
+
+def read_record(path: str | os.PathLike) -> dict[str, Any] | None:
+    """The record of `path` (a result file or directory), or None when it has none."""
+    side = sidecar_path(path)
+    if not side.is_file():
+        return None
+    return json.loads(side.read_text())
 
 
 def build_record(
@@ -144,20 +413,37 @@ def build_record(
     params: dict[str, Any],
     wildcards: dict[str, Any],
     extra: dict[str, Any] | None = None,
+    config: Mapping[str, Any] | None = None,
+    log: str | None = None,
 ) -> dict[str, Any]:
     """The common part of the records of one job's outputs."""
+    params = dict(params)
+    inputs = list(inputs)
+    config_keys = dict(params.pop("config_keys", None) or {})
+    inferred: dict[str, str] = {}
+    subset: list[str] = []
+    if config is not None:
+        unmapped = {k: v for k, v in params.items() if k not in config_keys}
+        inferred, subset = infer_config_keys(unmapped, config)
     return {
         "record_version": RECORD_VERSION,
         "rule": rule,
         "wildcards": wildcards,
         "params": params,
+        "config_keys": {**inferred, **config_keys},
+        "config_keys_inferred": sorted(inferred),
+        "config_keys_subset": sorted(subset),
+        "config_sha256": config_sha256(config) if config is not None else None,
+        "config": redact(dict(config)) if config is not None else None,
         "seed": params.get("seed"),
-        "inputs": [{"name": n, "path": p, "sha256": sha256_path(p)} for n, p in inputs],
-        "outputs": [{"name": n, "path": p, "sha256": sha256_path(p)} for n, p in outputs],
+        "inputs": [{"name": n, "path": p, "sha256": input_sha256(p)} for n, p in inputs],
+        "external_inputs": external_inputs(params, [p for _, p in inputs]),
+        "outputs": [_output_entry(n, p) for n, p in outputs],
         "code": code_version(),
         "packages": package_versions(),
         "hardware": hardware(),
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "log": log,
         "extra": extra or {},
     }
 
@@ -166,6 +452,8 @@ def record_job(smk: Any, extra: dict[str, Any] | None = None) -> list[Path]:
     """Write the provenance record of every output of a Snakemake job."""
     params = {k: v for k, v in smk.params.items()} if hasattr(smk.params, "items") else {}
     wildcards = {k: v for k, v in smk.wildcards.items()} if hasattr(smk.wildcards, "items") else {}
+    config = getattr(smk, "config", None)
+    log = str(smk.log[0]) if len(getattr(smk, "log", [])) else None
     outputs = _named(smk.output)
-    record = build_record(smk.rule, _named(smk.input), outputs, params, wildcards, extra)
+    record = build_record(smk.rule, _named(smk.input), outputs, params, wildcards, extra, config, log)
     return [write_record(path, record) for _, path in outputs]

@@ -1,0 +1,125 @@
+"""Paths of the tables and figures, and of the results each one is built from (for rules/tables.smk).
+
+Each table names only the metrics files it shows, so `snakemake table3` builds the generation
+evaluations and whatever they need, and nothing else.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from unix.data.mimic import CHEXPERT_LABELS
+
+RESULTS = Path("results")
+TABLES_DIR = RESULTS / "tables"
+FIGURES_DIR = RESULTS / "figures"
+TRAIN_DIR = RESULTS / "train"
+
+TABLE_KEYS = ("table2", "table3", "table4", "table5")
+FIGURES = ("loss_curves", "per_pathology_fd", "report_examples", "split_accounting", "image_grid")
+
+
+def table_outputs(key: str) -> dict[str, str]:
+    """{"csv": results/tables/<key>.csv, "md": results/tables/<key>.md}."""
+    return {"csv": str(TABLES_DIR / f"{key}.csv"), "md": str(TABLES_DIR / f"{key}.md")}
+
+
+def figure_path(name: str) -> str:
+    """results/figures/<name>.png."""
+    return str(FIGURES_DIR / f"{name}.png")
+
+
+def metrics_path(kind: str, model: str) -> str:
+    """results/evaluation/<kind>/<model>.json (kind: understanding | generation | per_pathology)."""
+    from unix.evaluation.paths import metrics
+
+    return metrics(kind, model)
+
+
+# Models of each table, as the evaluation names them, and the published row each compares with.
+UNDERSTANDING_MODELS = {"unix": "UniX"}
+GENERATION_MODELS = {"unix-256": "UniX-256", "unix-512": "UniX-512"}
+
+
+def ablation_variants(config: dict[str, Any]) -> list[str]:
+    """Table-5 variants (from the training recipes: gen_only, joint_mixed, joint_gen_only, ...)."""
+    from unix.training.recipes import ablation_variants as variants
+
+    return variants(config)
+
+
+def ablation_model(variant: str) -> str:
+    """Model name of an ablation variant in the evaluation paths."""
+    return f"ablation-{variant}"
+
+
+def _generation_size(config: dict[str, Any], model: str) -> int | None:
+    from unix.evaluation.paths import generation_size
+
+    try:
+        return generation_size(config, model)
+    except (KeyError, ValueError):
+        return None
+
+
+def table_rows(config: dict[str, Any], key: str) -> dict[str, dict[str, Any]]:
+    """{measured row name: {"paths": [metrics files], "reference": published row, "resolution": px}}."""
+    if key == "table2":
+        return {f"ours: {m}": {"paths": [metrics_path("understanding", m)], "reference": ref}
+                for m, ref in UNDERSTANDING_MODELS.items()}
+    if key in ("table3", "table4"):
+        kind = "generation" if key == "table3" else "per_pathology"
+        return {f"ours: {m}": {"paths": [metrics_path(kind, m)], "reference": ref,
+                               "resolution": _generation_size(config, m)}
+                for m, ref in GENERATION_MODELS.items()}
+    if key == "table5":
+        return {
+            f"ours: {v}": {"paths": [metrics_path("understanding", ablation_model(v)),
+                                     metrics_path("generation", ablation_model(v))]}
+            for v in ablation_variants(config)
+        }
+    raise KeyError(f"unknown table {key!r}; known: {', '.join(TABLE_KEYS)}")
+
+
+def table_inputs(config: dict[str, Any], key: str) -> list[str]:
+    """Every metrics file of one table, flat and without repeats."""
+    return list(dict.fromkeys(p for spec in table_rows(config, key).values() for p in spec["paths"]))
+
+
+def is_synthetic(config: dict[str, Any]) -> bool:
+    """Tables and figures are marked synthetic when config says so or the synthetic tree is used."""
+    return bool(config["synthetic"]) or not config["data"]["mimic_cxr_jpg"]
+
+
+def training_logs(config: dict[str, Any]) -> dict[str, str]:
+    """{stage: results/train/<stage>/log.csv} of the three stages."""
+    from unix.training.paths import outputs
+    from unix.training.recipes import STAGES
+
+    return {s: outputs(s)["log_csv"] for s in STAGES}
+
+
+def image_grid_inputs(config: dict[str, Any]) -> dict[str, Any]:
+    """The stage-3 model, the generation split and the prepared real images at stage 3's source size."""
+    from unix import workflow as W
+    from unix.training.paths import outputs
+
+    size = config["training"]["stage3"]["source_size"]
+    return {"model": outputs("stage3")["final"], "split": W.GENERATION_SPLIT,
+            "images": W.image_shard_paths(config, size)}
+
+
+def per_pathology_findings() -> list[str]:
+    """The 14 CheXpert findings in Table 4's order (the CSV column order)."""
+    return list(CHEXPERT_LABELS)
+
+
+def table_targets(config: dict[str, Any]) -> list[str]:
+    """The four tables (csv and md)."""
+    return [p for key in TABLE_KEYS for p in table_outputs(key).values()]
+
+
+def figure_targets(config: dict[str, Any]) -> list[str]:
+    """Every figure of the report."""
+    return [figure_path(name) for name in FIGURES]

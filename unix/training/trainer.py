@@ -1,0 +1,478 @@
+"""One trainer for every recipe: freezing, AdamW + warm-up/cosine, accumulation, clipping, EMA, resume.
+
+The trainer works with any ``nn.Module`` that has the UniX training API: ``understanding_parameters()``,
+``generation_parameters()``, ``understanding_loss(pixel_values, input_ids, labels, attention_mask) ->
+{"loss", ...}``, ``understanding_logits(pixel_values, input_ids, attention_mask)`` (for the per-span CE
+weighting), ``generation_loss(images, input_ids, attention_mask, generator=None, repa_weight=None) ->
+{"loss", "flow", "repa"}`` and, for stage 3, ``extend_latent_positions(grid)``.
+
+Scale-out is ``accelerate``'s: the same code runs as one CPU process or under ``accelerate launch`` with
+DDP or FSDP (profiles/accelerate/*.yaml); bf16 autocast comes from ``Accelerator(mixed_precision="bf16")``
+on GPU. The losses are computed inside ``LossModule.forward`` so that the DDP/FSDP wrapper sees the
+forward pass (gradient synchronisation and parameter gathering hook into ``forward``).
+
+Exactness of resume: model noise comes from a generator seeded per (seed, step, micro-batch, rank), the
+data order from :class:`unix.training.data.ResumableSampler`, and accelerate restores the global RNGs, so
+a run killed and resumed from a checkpoint ends with bit-identical weights on CPU (tested).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import json
+import logging
+import math
+import os
+import platform
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import torch
+from torch import nn
+
+from unix.training.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from unix.training.data import IGNORE_INDEX
+from unix.training.recipes import StageRecipe
+
+log = logging.getLogger(__name__)
+
+LOG_COLUMNS = ["step", "lr", "loss", "loss_understanding", "loss_flow", "loss_repa", "grad_norm", "samples",
+               "step_time_s", "data_wait_s"]
+LOG_NAME = "log.csv"
+FINGERPRINT = "fingerprint.json"
+
+
+def _read_fingerprint(checkpoint: Path) -> Any:
+    path = checkpoint / FINGERPRINT
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+# -------------------------------------------------------------------------------------------- freezing
+def _ids(params) -> set[int]:
+    return {id(p) for p in params}
+
+
+def frozen_submodule_params(model: nn.Module) -> set[int]:
+    """Parameters that never train: the VAE and the REPA encoder (RadDino), when the model has them."""
+    out: set[int] = set()
+    for name in ("vae", "raddino", "repa_encoder"):
+        sub = getattr(model, name, None)
+        if isinstance(sub, nn.Module):
+            out |= _ids(sub.parameters())
+    return out
+
+
+def select_trainable(model: nn.Module, trainable: str) -> list[str]:
+    """Freeze everything, then unfreeze the branch(es) named by `trainable`; return the trainable names.
+
+    ``understanding``: vision encoder, connector and understanding LM (``model.understanding_parameters()``);
+    ``generation``: ``model.generation_parameters()``; ``both``: their union. The VAE and RadDino are
+    frozen in every case.
+    """
+    chosen: set[int] = set()
+    if trainable in ("understanding", "both"):
+        chosen |= _ids(model.understanding_parameters())
+    if trainable in ("generation", "both"):
+        chosen |= _ids(model.generation_parameters())
+    chosen -= frozen_submodule_params(model)
+    names = []
+    for name, p in model.named_parameters():
+        p.requires_grad_(id(p) in chosen)
+        if id(p) in chosen:
+            names.append(name)
+    if not names:
+        raise ValueError(f"recipe trains the {trainable} branch but the model exposes no such parameters")
+    return names
+
+
+# ----------------------------------------------------------------------------------------------- losses
+def span_weighted_ce(logits_BLV: torch.Tensor, labels_BL: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy where each sample's answer span is weighted by 1/sqrt(its length).
+
+    The reference implementation's ``len2weight='square'``: a token in a span of n answer tokens gets weight
+    1/sqrt(n), and the sum is divided by the summed weights. `logits_BLV[:, t]` predicts `labels_BL[:, t+1]`
+    (the usual causal shift).
+    """
+    logits = logits_BLV[:, :-1].float()
+    labels = labels_BL[:, 1:]
+    valid = labels != IGNORE_INDEX
+    tok = nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1),
+                                      ignore_index=IGNORE_INDEX, reduction="none").view_as(labels)
+    n_B = valid.sum(1, keepdim=True).clamp(min=1)
+    w = valid.float() / n_B.float().sqrt()
+    return (tok * w).sum() / w.sum().clamp(min=1e-12)
+
+
+class LossModule(nn.Module):
+    """Wraps the model so that DDP/FSDP see one `forward` per loss computation."""
+
+    def __init__(self, model: nn.Module, recipe: StageRecipe) -> None:
+        super().__init__()
+        self.model = model
+        self.repa_weight = recipe.repa_weight
+        self.ce_weighting = recipe.ce_weighting
+
+    def forward(self, task: str, batch: dict[str, torch.Tensor],
+                generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+        if task == "understanding":
+            if self.ce_weighting == "sqrt_span":
+                logits = self.model.understanding_logits(batch["pixel_values"], batch["input_ids"],
+                                                         batch["attention_mask"])
+                loss = span_weighted_ce(logits, batch["labels"])
+            else:
+                loss = self.model.understanding_loss(batch["pixel_values"], batch["input_ids"], batch["labels"],
+                                                     batch["attention_mask"])["loss"]
+            return {"loss": loss, "understanding": loss.detach()}
+        # The model weighs REPA itself (and skips the REPA encoder when the weight is 0).
+        out = self.model.generation_loss(batch["images"], batch["input_ids"], batch["attention_mask"],
+                                         generator=generator, repa_weight=self.repa_weight)
+        return {"loss": out["loss"], "flow": out["flow"].detach(), "repa": out["repa"].detach()}
+
+
+# ------------------------------------------------------------------------------------------ state/data
+@dataclass
+class TrainState:
+    """Progress saved in every checkpoint: optimizer steps done and each data stream's position."""
+
+    step: int = 0
+    epochs: dict[str, int] = field(default_factory=dict)
+    batches: dict[str, int] = field(default_factory=dict)
+    micro: dict[str, int] = field(default_factory=dict)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"step": self.step, "epochs": dict(self.epochs), "batches": dict(self.batches),
+                "micro": dict(self.micro)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.step = int(state["step"])
+        self.epochs = dict(state["epochs"])
+        self.batches = dict(state["batches"])
+        self.micro = dict(state.get("micro", {}))
+
+
+class Stream:
+    """An endless, resumable sequence of batches from one prepared data loader."""
+
+    def __init__(self, name: str, loader: Any, accelerator: Any, state: TrainState) -> None:
+        self.name = name
+        self.loader = loader
+        self.accelerator = accelerator
+        self.state = state
+        self._it: Iterator | None = None
+        if len(loader) == 0:
+            raise ValueError(f"{name} data: fewer samples than one batch per process; lower batch_size")
+
+    def _start(self) -> None:
+        epoch = self.state.epochs.setdefault(self.name, 0)
+        done = self.state.batches.setdefault(self.name, 0)
+        self.loader.set_epoch(epoch)
+        loader = self.accelerator.skip_first_batches(self.loader, done) if done else self.loader
+        self._it = iter(loader)
+
+    def next(self) -> dict[str, torch.Tensor]:
+        if self._it is None:
+            self._start()
+        try:
+            batch = next(self._it)
+        except StopIteration:
+            self.state.epochs[self.name] += 1
+            self.state.batches[self.name] = 0
+            self._start()
+            batch = next(self._it)
+        self.state.batches[self.name] += 1
+        return batch
+
+
+def micro_tasks(recipe: StageRecipe, state: TrainState) -> list[str]:
+    """Tasks of the next micro-batch: one generation or understanding batch, or in `mixed` training a
+    generation batch plus floor((g+1)r) - floor(gr) understanding batches (g = generation batches so far)."""
+    if recipe.task != "mixed":
+        return [recipe.task]
+    g = state.micro.get("generation", 0)
+    n_und = math.floor((g + 1) * recipe.mix_ratio + 1e-9) - math.floor(g * recipe.mix_ratio + 1e-9)
+    return ["generation"] + ["understanding"] * n_und
+
+
+# -------------------------------------------------------------------------------------------- logging
+def read_log(path: Path) -> list[dict[str, str]]:
+    if not path.exists():
+        return []
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def write_log(path: Path, rows: list[dict[str, Any]]) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=LOG_COLUMNS)
+        w.writeheader()
+        for r in rows:
+            w.writerow({k: r.get(k, "") for k in LOG_COLUMNS})
+    os.replace(tmp, path)
+
+
+def hardware_summary(accelerator: Any) -> dict[str, Any]:
+    hw: dict[str, Any] = {
+        "device": str(accelerator.device), "num_processes": accelerator.num_processes,
+        "distributed_type": str(accelerator.distributed_type), "mixed_precision": accelerator.mixed_precision,
+        "cpu": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
+        "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
+    }
+    if torch.cuda.is_available():
+        hw["gpu"] = torch.cuda.get_device_name(0)
+        hw["gpu_count"] = torch.cuda.device_count()
+    return hw
+
+
+# ---------------------------------------------------------------------------------------------- train
+@dataclass
+class TrainResult:
+    summary: dict[str, Any]
+    log_rows: list[dict[str, Any]]
+
+
+def _noise_generator(recipe: StageRecipe, step: int, micro: int, rank: int) -> torch.Generator:
+    """The model's noise source for one micro-batch: a CPU generator (the UniX losses draw on the CPU and
+    move the noise to the device), seeded by position so that a resumed run draws the same noise."""
+    g = torch.Generator(device="cpu")
+    g.manual_seed(((recipe.seed * 1_000_003 + step) * 1_009 + micro) * 131 + rank)
+    return g
+
+
+def build_accelerator(recipe: StageRecipe, cpu: bool | None = None):
+    """An Accelerator for `recipe`: bf16 autocast on GPU unless disabled; unused-parameter detection for
+    DDP when both branches train (a generation micro-batch leaves the vision encoder unused)."""
+    from accelerate import Accelerator
+    from accelerate.utils import DistributedDataParallelKwargs
+
+    if cpu is None:
+        cpu = not torch.cuda.is_available()
+    precision = recipe.mixed_precision
+    if precision == "auto":
+        precision = "no" if cpu else "bf16"
+    handlers = [DistributedDataParallelKwargs(find_unused_parameters=recipe.trainable == "both"
+                                              or recipe.task == "mixed")]
+    return Accelerator(cpu=cpu, mixed_precision=precision, kwargs_handlers=handlers)
+
+
+def train(
+    recipe: StageRecipe,
+    model: nn.Module,
+    *,
+    work_dir: str | os.PathLike,
+    understanding_data: torch.utils.data.DataLoader | None = None,
+    generation_data: torch.utils.data.DataLoader | None = None,
+    accelerator: Any = None,
+    save_final: Callable[[nn.Module, Path], None] | None = None,
+    final_dir: str | os.PathLike | None = None,
+    progress: bool = True,
+    fingerprint: dict[str, Any] | None = None,
+) -> TrainResult:
+    """Train `model` by `recipe`, resuming from the newest complete checkpoint in `work_dir`.
+
+    `work_dir` holds the checkpoints (``step-XXXXXX/``) and the running log. `fingerprint` (default: the
+    recipe) identifies the run: checkpoints written under another fingerprint (an edited config, a new
+    initial model) are deleted instead of resumed.
+
+    `save_final(model, final_dir)` writes the final weights (default: ``model.save_pretrained``); with EMA
+    the averaged generation weights are copied into the model first. Returns the summary and the log rows
+    (also written to ``work_dir/log.csv``).
+    """
+    from accelerate.utils import set_seed
+    from tqdm.auto import tqdm
+
+    from unix.training.ema import GenerationEMA
+    from unix.training.schedule import build_scheduler
+
+    work_dir = ckpt_root = Path(work_dir)
+    log_path = work_dir / LOG_NAME
+    accelerator = accelerator or build_accelerator(recipe)
+    if accelerator.is_main_process:
+        work_dir.mkdir(parents=True, exist_ok=True)
+    set_seed(recipe.seed + accelerator.process_index)
+
+    if recipe.latent_grid:
+        model.extend_latent_positions(recipe.latent_grid)
+    names = select_trainable(model, recipe.trainable)
+    n_train = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    n_all = sum(p.numel() for p in model.parameters())
+    log.info("%s: %d trainable tensors, %d of %d parameters (%.1f%%)", recipe.name, len(names), n_train, n_all,
+             100.0 * n_train / max(1, n_all))
+    for name in ("vae", "raddino", "repa_encoder"):
+        sub = getattr(model, name, None)
+        if isinstance(sub, nn.Module):
+            sub.eval()
+
+    loss_module = LossModule(model, recipe)
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=recipe.lr, betas=recipe.betas, eps=recipe.eps,
+                                  weight_decay=recipe.weight_decay)
+    loss_module, optimizer = accelerator.prepare(loss_module, optimizer)
+    # Stepped once per optimizer step by us (accelerate's wrapper would step it once per process).
+    scheduler = build_scheduler(optimizer.optimizer, warmup_steps=recipe.warmup_steps, total_steps=recipe.steps,
+                                min_lr_ratio=recipe.min_lr_ratio)
+    state = TrainState()
+    accelerator.register_for_checkpointing(scheduler)
+    accelerator.register_for_checkpointing(state)
+    ema = None
+    if recipe.ema_decay > 0:
+        gen_ids = _ids(accelerator.unwrap_model(loss_module).model.generation_parameters())
+        ema = GenerationEMA([p for p in params if id(p) in gen_ids], recipe.ema_decay)
+        accelerator.register_for_checkpointing(ema)
+
+    streams: dict[str, Stream] = {}
+    if recipe.uses_understanding_data:
+        if understanding_data is None:
+            raise ValueError(f"recipe {recipe.name} needs understanding data (task {recipe.task})")
+        streams["understanding"] = Stream("understanding", accelerator.prepare(understanding_data), accelerator,
+                                          state)
+    if recipe.uses_generation_data:
+        if generation_data is None:
+            raise ValueError(f"recipe {recipe.name} needs generation data (task {recipe.task})")
+        streams["generation"] = Stream("generation", accelerator.prepare(generation_data), accelerator, state)
+
+    rows: list[dict[str, Any]] = []
+    resumed_from = None
+    fingerprint = json.loads(json.dumps(fingerprint or recipe.to_dict(), default=str))
+    latest = latest_checkpoint(ckpt_root)
+    if latest is not None and _read_fingerprint(latest) != fingerprint:
+        log.warning("%s: checkpoints in %s belong to another configuration or initial model; starting afresh",
+                    recipe.name, ckpt_root)
+        accelerator.wait_for_everyone()
+        if accelerator.is_main_process:
+            for p in ckpt_root.glob("step-*"):
+                shutil.rmtree(p, ignore_errors=True)
+        accelerator.wait_for_everyone()
+        latest = None
+    if latest is not None:
+        load_checkpoint(accelerator, latest)
+        resumed_from = str(latest)
+        saved = read_log(latest / LOG_NAME)
+        rows = [r for r in saved if int(r["step"]) <= state.step]
+        log.info("%s: resumed from %s (step %d of %d)", recipe.name, latest, state.step, recipe.steps)
+    start_step = state.step
+
+    def snapshot(step: int) -> None:
+        if accelerator.is_main_process:
+            write_log(log_path, rows)
+        save_checkpoint(accelerator, ckpt_root, step, keep=recipe.keep_checkpoints,
+                        extra_files={LOG_NAME: log_path},
+                        write_extra=lambda d: (d / FINGERPRINT).write_text(json.dumps(fingerprint, indent=1)))
+
+    loss_module.train()
+    unwrapped = accelerator.unwrap_model(loss_module).model
+    for name in ("vae", "raddino", "repa_encoder"):
+        sub = getattr(unwrapped, name, None)
+        if isinstance(sub, nn.Module):
+            sub.eval()
+    bar = tqdm(total=recipe.steps, initial=start_step, desc=recipe.name,
+               disable=not (progress and accelerator.is_local_main_process))
+    total_wait = total_time = 0.0
+    samples = 0
+    loop_start = time.perf_counter()
+    while state.step < recipe.steps:
+        t0 = time.perf_counter()
+        wait = 0.0
+        sums: dict[str, float] = {}
+        counts: dict[str, int] = {}
+        step_samples = 0
+        micro_batches: list[tuple[str, dict]] = []
+        for _ in range(recipe.grad_accum):
+            for task in micro_tasks(recipe, state):
+                tw = time.perf_counter()
+                batch = streams[task].next()
+                wait += time.perf_counter() - tw
+                state.micro[task] = state.micro.get(task, 0) + 1
+                micro_batches.append((task, batch))
+        n_gen = sum(1 for t, _ in micro_batches if t == "generation")
+        for i, (task, batch) in enumerate(micro_batches):
+            last = i == len(micro_batches) - 1
+            # Gradients are synchronised once per optimizer step, on the last backward.
+            sync = contextlib.nullcontext() if last else accelerator.no_sync(loss_module)
+            with sync:
+                g = _noise_generator(recipe, state.step, i, accelerator.process_index)
+                with accelerator.autocast():
+                    out = loss_module(task, batch, generator=g)
+                weight = 1.0 / recipe.grad_accum
+                if task == "understanding" and recipe.task == "mixed":
+                    # Mixed: the generation loss is averaged over its micro-batches, understanding is added.
+                    weight = recipe.understanding_loss_weight / max(1, n_gen)
+                accelerator.backward(out["loss"] * weight)
+            step_samples += batch["input_ids"].shape[0]
+            for k, v in out.items():
+                key = "loss" if k == "loss" else f"loss_{k}"
+                sums[key] = sums.get(key, 0.0) + float(v.detach().float())
+                counts[key] = counts.get(key, 0) + 1
+        grad_norm = float("nan")
+        if recipe.clip_grad_norm > 0:
+            grad_norm = float(accelerator.clip_grad_norm_(params, recipe.clip_grad_norm))
+        lr = scheduler.get_last_lr()[0]
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        if ema is not None:
+            ema.update()
+        state.step += 1
+
+        means = torch.tensor([sums[k] / counts[k] for k in sorted(sums)], device=accelerator.device)
+        means = accelerator.reduce(means, reduction="mean") if accelerator.num_processes > 1 else means
+        step_time = time.perf_counter() - t0
+        total_wait += wait
+        total_time += step_time
+        samples += step_samples * accelerator.num_processes
+        row = {"step": state.step, "lr": lr, "grad_norm": grad_norm,
+               "samples": step_samples * accelerator.num_processes, "step_time_s": round(step_time, 6),
+               "data_wait_s": round(wait, 6), **dict(zip(sorted(sums), means.tolist()))}
+        if state.step % recipe.log_every == 0 or state.step == recipe.steps:
+            rows.append(row)
+        bar.set_postfix(loss=f"{row['loss']:.4f}", lr=f"{lr:.2e}")
+        bar.update(1)
+        if state.step % recipe.checkpoint_every == 0 or state.step == recipe.steps:
+            snapshot(state.step)
+    bar.close()
+    wall = time.perf_counter() - loop_start
+
+    if ema is not None:
+        ema.copy_to_model()
+    if final_dir is not None:
+        accelerator.wait_for_everyone()
+        model_out = accelerator.unwrap_model(loss_module).model
+        if str(accelerator.distributed_type).endswith("FSDP"):
+            # Sharded parameters: gather the full state dict (a collective) into a fresh CPU copy.
+            full = accelerator.get_state_dict(loss_module)
+            if accelerator.is_main_process:
+                fresh = type(model_out)(model_out.config)
+                fresh.load_state_dict({k.removeprefix("model."): v for k, v in full.items()})
+                model_out = fresh
+        if accelerator.is_main_process:
+            final_dir = Path(final_dir)
+            tmp = final_dir.with_name(final_dir.name + ".tmp")
+            shutil.rmtree(tmp, ignore_errors=True)
+            (save_final or (lambda m, d: m.save_pretrained(str(d))))(model_out, tmp)
+            shutil.rmtree(final_dir, ignore_errors=True)
+            os.replace(tmp, final_dir)
+        accelerator.wait_for_everyone()
+
+    last_rows = rows[-min(len(rows), 5):]
+    final_losses = {k: sum(float(r[k]) for r in last_rows if r.get(k) not in (None, "")) / len(last_rows)
+                    for k in LOG_COLUMNS if k.startswith("loss") and last_rows and last_rows[-1].get(k) not in
+                    (None, "")}
+    summary = {
+        "recipe": recipe.to_dict(),
+        "steps": recipe.steps,
+        "steps_this_run": recipe.steps - start_step,
+        "resumed_from": resumed_from,
+        "samples_this_run": samples,
+        "samples_per_s": samples / total_time if total_time > 0 else None,
+        "data_wait_share": total_wait / total_time if total_time > 0 else None,
+        "wall_time_s": wall,
+        "final_losses_last5": final_losses,
+        "trainable_parameters": n_train,
+        "total_parameters": n_all,
+        "hardware": hardware_summary(accelerator),
+    }
+    return TrainResult(summary=summary, log_rows=rows)
