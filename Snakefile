@@ -4,7 +4,17 @@
 #   results/data/synthetic/mimic-cxr-jpg/            make_demo_data (only when data.mimic_cxr_jpg is empty)
 #   results/data/understanding/                      select_understanding_split
 #   results/data/generation/                         select_generation_split
-#   results/data/images/                             prepare_images
+#   results/data/images/{size}/{shard}.parquet       prepare_images (one job per shard, all sizes)
+#   results/cleaning/data_use.json                   check_data_use (the data-use decision of cleaning)
+#   results/cleaning/shards/{shard}.*                clean_reports (one job per shard of the reports)
+#   results/cleaning/{reports.parquet,accounting.csv,llm_calls.parquet}   gather_cleaned_reports
+#   results/cleaning/label_drift.{csv,json}          audit_label_drift
+#   results/evaluation/reports/{model}.parquet       generate_reports (understanding test set)
+#   results/evaluation/images/{model}/{shard}.parquet   generate_images (generation test set, one job per shard)
+#   results/evaluation/features/{imageset}.npz       extract_features (real | generated-{model})
+#   results/evaluation/{understanding,generation,per_pathology}/{model}.json   evaluate_<kind>
+#   results/tables/table{2,3,4,5}.{csv,md}           make_table2 ... make_table5
+#   results/figures/{name}.png                       plot_<name> (loss_curves, per_pathology_fd, ...)
 # Every output has a provenance record beside it: <output>.prov.json (see unix/provenance).
 
 from snakemake.utils import min_version, validate
@@ -34,9 +44,52 @@ include: "rules/tables.smk"
 
 rule all:
     input:
-        rules.data.input,
+        W.data_targets(config),
+        W.cleaning_targets(config),
+        T.table_targets(config),
+        T.figure_targets(config),
 
 
 rule data:
     input:
-        W.mimic_file(config, W.METADATA_CSV),
+        W.data_targets(config),
+
+
+rule cleaning:
+    input:
+        W.cleaning_targets(config),
+
+
+rule evaluation:
+    input:
+        EP.targets(config),
+
+
+rule table2:
+    input:
+        list(T.table_outputs("table2").values()),
+
+
+rule table3:
+    input:
+        list(T.table_outputs("table3").values()),
+
+
+rule table4:
+    input:
+        list(T.table_outputs("table4").values()),
+
+
+rule table5:
+    input:
+        list(T.table_outputs("table5").values()),
+
+
+rule tables:
+    input:
+        T.table_targets(config),
+
+
+rule figures:
+    input:
+        T.figure_targets(config),

@@ -2,7 +2,7 @@
 #   results/model/demo-weights/{raddino,vae}/   make_demo_weights (only for empty weights.raddino / weights.vae)
 #   results/model/init/                          init_model (UniX weights + config.json + tokenizer)
 from unix.model import paths as MP
-from unix.model.initial import model_overrides
+from unix.model.settings import model_overrides
 
 
 if MP.demo_weight_outputs(config):

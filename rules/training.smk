@@ -1,5 +1,5 @@
 # training stage rules: the three stages of the paper (section 3.4) and the Table-5 ablation (5.2).
-# Each stage starts from the previous stage's final weights. Checkpoints under <run>/checkpoints/ are not
+# Each stage starts from the previous stage's final weights (Stage 2: see training.generation_init). Checkpoints under <run>/checkpoints/ are not
 # declared outputs, so the retry of a failed or timed-out job resumes from them (unix/training/paths.py).
 from unix.training import paths as TP
 from unix.training.recipes import ablation_variants
@@ -26,7 +26,7 @@ rule train_stage1:
 rule train_stage2:
     input:
         unpack(lambda w: TP.data_inputs(config, "stage2")),
-        init=TP.init_model("stage2"),
+        init=TP.init_model("stage2", config),
     output:
         **TP.rule_outputs("stage2"),
     log:

@@ -2,7 +2,7 @@
 
 One workflow run of the demo (data, cleaning, model init, training stage 1) goes through
 `snakemake --profile slurm`, the profile found by its bare name as on a user's machine (a link in
-$XDG_CONFIG_HOME/snakemake, what `make slurm-profile` installs). While training stage 1 runs, its SLURM
+$XDG_CONFIG_HOME/snakemake, what scripts/install-profile.sh installs). While training stage 1 runs, its SLURM
 job is cancelled with `scancel` right after its first complete checkpoint. The tests then read SLURM's own
 records (`scontrol show job`, the jobcomp log) and the Snakemake log:
 - every job of the run was submitted with sbatch, with the partition, GPU gres, time limit, memory and
@@ -118,7 +118,8 @@ def _running_job_of(rule: str, workdir: Path) -> str | None:
 def slurm_run(slurm_cluster, tmp_path_factory) -> SlurmRun:
     """Run the demo up to training stage 1 through `--profile slurm`; scancel training once, mid-way."""
     workdir = tmp_path_factory.mktemp("slurm-run")
-    # The bare profile name resolves through $XDG_CONFIG_HOME/snakemake/slurm, as `make slurm-profile` sets up.
+    # The workdir is not the repository root (whose `slurm` link serves users), so the bare profile name
+    # resolves through $XDG_CONFIG_HOME/snakemake/slurm, as scripts/install-profile.sh sets up.
     xdg = tmp_path_factory.mktemp("xdg")
     (xdg / "snakemake").mkdir()
     (xdg / "snakemake" / "slurm").symlink_to(REPO / "profiles" / "slurm")

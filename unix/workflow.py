@@ -9,10 +9,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from unix.data.mimic import CHEXPERT_CSV, METADATA_CSV, SPLIT_CSV  # noqa: F401  (re-exported for rules)
+from unix.data.mimic import CHEXPERT_CSV, METADATA_CSV, NEGBIO_CSV, SPLIT_CSV  # noqa: F401  (re-exported for rules)
 
 RESULTS = Path("results")
 SYNTHETIC_ROOT = RESULTS / "data" / "synthetic" / "mimic-cxr-jpg"
+# What the synthetic tree holds, row by row (format: unix.data.synthetic); outside the tree on purpose.
+SYNTHETIC_GROUND_TRUTH = RESULTS / "data" / "synthetic" / "ground_truth.csv"
 
 
 def uses_synthetic(config: dict[str, Any]) -> bool:
@@ -35,6 +37,69 @@ def mimic_file(config: dict[str, Any], name: str) -> str:
     return str(mimic_root(config) / name)
 
 
+# Data stage outputs (the contracts are in README.md, "Data").
+UNDERSTANDING_SPLIT = str(RESULTS / "data" / "understanding" / "split.parquet")
+UNDERSTANDING_ACCOUNTING = str(RESULTS / "data" / "understanding" / "accounting.csv")
+GENERATION_SPLIT = str(RESULTS / "data" / "generation" / "split.parquet")
+GENERATION_ACCOUNTING = str(RESULTS / "data" / "generation" / "accounting.csv")
+IMAGES_DIR = RESULTS / "data" / "images"
+
+
+def root_of(csv_path: str) -> str:
+    """The MIMIC-CXR-JPG root holding one of its metadata CSVs (images lie under it, in files/)."""
+    return str(Path(csv_path).parent)
+
+
+def reports_root_of(config: dict[str, Any], csv_path: str) -> str:
+    """The reports root: config data.mimic_cxr_reports, else the MIMIC-CXR-JPG root of `csv_path`."""
+    return config["data"]["mimic_cxr_reports"] or root_of(csv_path)
+
+
+def split_inputs(config: dict[str, Any]) -> dict[str, str]:
+    """Inputs of the split selection rules: the three MIMIC-CXR-JPG metadata CSVs (never the images)."""
+    return {
+        "split": mimic_file(config, SPLIT_CSV),
+        "metadata": mimic_file(config, METADATA_CSV),
+        "chexpert": mimic_file(config, CHEXPERT_CSV),
+    }
+
+
+def generation_inputs(config: dict[str, Any]) -> dict[str, str]:
+    """`split_inputs` plus the LLaVA-Rad annotation CSVs when both are configured."""
+    llava = config["data"]["llava_rad_annotations"]
+    extra = {f"llava_rad_{k}": llava[k] for k in ("train", "test")} if llava["train"] and llava["test"] else {}
+    return {**split_inputs(config), **extra}
+
+
+def image_shards(config: dict[str, Any]) -> list[str]:
+    """Shard names "000".."NNN" of the prepared images (config data.images.shards)."""
+    from unix.data.images import shard_names
+
+    return shard_names(int(config["data"]["images"]["shards"]))
+
+
+def image_shard_pattern(size: int | str, shard: str = "{shard}") -> str:
+    """results/data/images/{size}/{shard}.parquet."""
+    return str(IMAGES_DIR / str(size) / f"{shard}.parquet")
+
+
+def image_shard_outputs(config: dict[str, Any]) -> dict[str, str]:
+    """Outputs of one prepare_images job: {"s<size>": pattern with the {shard} wildcard} for each size."""
+    return {f"s{size}": image_shard_pattern(size) for size in config["data"]["images"]["sizes"]}
+
+
+def image_shard_paths(config: dict[str, Any], size: int | None = None) -> list[str]:
+    """Every prepared-image shard (of one size, or of all sizes)."""
+    sizes = [size] if size is not None else config["data"]["images"]["sizes"]
+    return [image_shard_pattern(s, shard) for s in sizes for shard in image_shards(config)]
+
+
+def data_targets(config: dict[str, Any]) -> list[str]:
+    """Everything the `data` target builds: split tables, accountings and all image shards."""
+    return [UNDERSTANDING_SPLIT, UNDERSTANDING_ACCOUNTING, GENERATION_SPLIT, GENERATION_ACCOUNTING,
+            *image_shard_paths(config)]
+
+
 DEMO_WEIGHTS = RESULTS / "model" / "demo-weights"
 
 
@@ -52,3 +117,83 @@ def weight_path(config: dict[str, Any], name: str) -> str:
     if name in ("raddino", "vae"):
         return str(DEMO_WEIGHTS / name)
     return ""
+
+
+# Rule families, each with its own cluster resources in config `resources.families`.
+RESOURCE_FAMILIES = ("cpu", "train", "infer")
+
+
+def resources(config: dict[str, Any], family: str) -> dict[str, str | int]:
+    """Snakemake `resources:` of a rule of `family` (cpu | train | infer), from config `resources`.
+
+    The keys are those of snakemake-executor-plugin-slurm: `slurm_partition`, `slurm_account`,
+    `runtime` (minutes), `mem_mb`, `cpus_per_task`, and for GPU families either `gres`
+    ("gpu:<model>:<count>", the default) or `gpu` + `gpu_model` (sbatch --gpus), plus `nodes`,
+    `constraint` and `slurm_extra` when set. Rules write `resources: **W.resources(config, "train")`.
+    The local executor ignores partitions and GPU requests, so the same rules run on a workstation.
+    """
+    section = config["resources"]
+    if family not in section["families"]:
+        raise ValueError(
+            f"unknown resource family {family!r}; config resources.families has {sorted(section['families'])}. "
+            f"Use one of {', '.join(RESOURCE_FAMILIES)} in the rule's `resources: **W.resources(config, ...)`."
+        )
+    spec = section["families"][family]
+    gpus, model = spec["gpus"], spec["gpu_model"]
+    partition_key = model if gpus > 0 and model else ("gpu" if gpus > 0 else "cpu")
+    partition = spec["partition"] or section["partitions"].get(partition_key, "")
+    if not partition:
+        raise ValueError(
+            f"config resources.families.{family}: no partition for {partition_key!r}; set "
+            f"resources.families.{family}.partition or add `{partition_key}: <partition>` to resources.partitions."
+        )
+    out: dict[str, str | int] = {
+        "slurm_partition": partition,
+        "runtime": spec["runtime"],
+        "mem_mb": spec["mem_mb"],
+        "cpus_per_task": spec["cpus"],
+    }
+    if section["account"]:
+        out["slurm_account"] = section["account"]
+    if gpus > 0:
+        if section["gpu_request"] == "gpus":
+            out["gpu"] = gpus
+            if model:
+                out["gpu_model"] = model
+        else:
+            out["gres"] = f"gpu:{model}:{gpus}" if model else f"gpu:{gpus}"
+    if spec["nodes"] > 1:
+        out["nodes"] = spec["nodes"]
+    if spec["constraint"]:
+        out["constraint"] = spec["constraint"]
+    if spec["slurm_extra"]:
+        out["slurm_extra"] = spec["slurm_extra"]
+    return out
+
+
+# Cleaning stage outputs (unix.cleaning.stage; the contract of reports.parquet is in README.md).
+CLEANING_DIR = RESULTS / "cleaning"
+CLEANED_REPORTS = str(CLEANING_DIR / "reports.parquet")
+CLEANING_ACCOUNTING = str(CLEANING_DIR / "accounting.csv")
+CLEANING_CALLS = str(CLEANING_DIR / "llm_calls.parquet")
+CLEANING_DATA_USE = str(CLEANING_DIR / "data_use.json")
+LABEL_DRIFT = str(CLEANING_DIR / "label_drift.csv")
+LABEL_DRIFT_SUMMARY = str(CLEANING_DIR / "label_drift.json")
+_CLEANING_SHARD_SUFFIX = {"table": ".parquet", "accounting": ".accounting.csv", "calls": ".calls.parquet"}
+
+
+def cleaning_shard_pattern(kind: str, shard: str = "{shard}") -> str:
+    """results/cleaning/shards/{shard}<suffix> for kind table | accounting | calls."""
+    return str(CLEANING_DIR / "shards" / f"{shard}{_CLEANING_SHARD_SUFFIX[kind]}")
+
+
+def cleaning_shard_paths(config: dict[str, Any], kind: str) -> list[str]:
+    """The `kind` file of every cleaning shard (config cleaning.shards)."""
+    from unix.cleaning.stage import shard_names
+
+    return [cleaning_shard_pattern(kind, s) for s in shard_names(int(config["cleaning"]["shards"]))]
+
+
+def cleaning_targets(config: dict[str, Any]) -> list[str]:
+    """Everything the `cleaning` target builds: cleaned reports, accounting, LLM calls, label-drift audit."""
+    return [CLEANED_REPORTS, CLEANING_ACCOUNTING, CLEANING_CALLS, LABEL_DRIFT, LABEL_DRIFT_SUMMARY]

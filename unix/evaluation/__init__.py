@@ -1,5 +1,39 @@
-"""Evaluation with the paper's protocol (see results.py for the JSON format)."""
+"""Evaluation with the paper's protocol: the public API the rules and tables use.
 
-from unix.evaluation.results import MetricsRecord, read_metrics, write_metrics
+* image features: `frechet_distance`, `kernel_distance`, `prdc` on (N, D) arrays (equal to torchmetrics and
+  prdc 0.2, faster); `raddino_features` with CheXGenBench's preprocessing;
+* reports: `label_reports` (``rules`` or ``chexbert``), `chexbert_f1` (the 8 columns of Table 2),
+  `bleu4`, `rouge_l`;
+* the protocol (dedup by prompt, 4-shard mean, per-pathology subsets): `unix.evaluation.protocol`;
+* the JSON every evaluation rule writes: `write_metrics` / `read_metrics` (see `unix.evaluation.results`).
 
-__all__ = ["MetricsRecord", "read_metrics", "write_metrics"]
+Names are imported on first use, so that ``unix.evaluation.results`` stays importable without torch
+(the tables environment has none).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "TABLE2_COLUMNS": "label_f1", "chexbert_f1": "label_f1",
+    "frechet_distance": "distances", "kernel_distance": "distances", "prdc": "distances",
+    "LABELERS": "labeler", "label_reports": "labeler",
+    "WeightsNotFoundError": "raddino", "load_raddino": "raddino", "raddino_features": "raddino",
+    "MetricsRecord": "results", "NotComputedError": "results", "read_metrics": "results", "write_metrics": "results",
+    "bleu4": "text_metrics", "rouge_l": "text_metrics",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'unix.evaluation' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"unix.evaluation.{_EXPORTS[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

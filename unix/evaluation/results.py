@@ -54,6 +54,10 @@ FORMAT_VERSION = 1
 NOT_COMPUTED = "not computed"
 
 
+class NotComputedError(RuntimeError):
+    """A metric cannot be computed here (weights or package absent); the message is the reason a table shows."""
+
+
 @dataclass
 class MetricsRecord:
     """The content of one metrics JSON file (see the module docstring for the key conventions)."""

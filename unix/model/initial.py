@@ -16,36 +16,10 @@ import torch
 
 from unix.model import checkpoints as ckpt
 from unix.model.config import UniXConfig
+from unix.model.settings import model_overrides, report_kwargs, sampling_kwargs  # noqa: F401
 from unix.model.tokenizer import load_tokenizer, special_token_ids, train_tokenizer
 
 log = logging.getLogger(__name__)
-
-# config.yaml model key -> UniXConfig field (None values mean "the size preset's")
-# (caption dropout and the REPA weight are training settings: config `training`, per stage)
-_FIELDS = {"vae_shift": "vae_shift", "vae_scale": "vae_scale", "timestep_shift": "timestep_shift",
-           "repa_layer": "repa_layer", "gen_image_size": "gen_image_size"}
-
-
-def model_overrides(section: dict[str, Any]) -> dict[str, Any]:
-    """UniXConfig overrides from config.yaml's `model:` section (architecture and training fields)."""
-    return {field: section[key] for key, field in _FIELDS.items() if section.get(key) is not None}
-
-
-def sampling_kwargs(section: dict[str, Any]) -> dict[str, Any]:
-    """Keyword arguments for `inference.generate_images` from config.yaml's `model.sampling` (None values,
-    meaning "the model config's default", are left out)."""
-    s = section.get("sampling", {})
-    out = {"steps": s.get("steps"), "shift": s.get("shift"), "cfg_scale": s.get("cfg_scale"),
-           "cfg_interval": tuple(s["cfg_interval"]) if s.get("cfg_interval") is not None else None,
-           "renorm": s.get("renorm"), "image_size": section.get("gen_image_size")}
-    return {k: v for k, v in out.items() if v is not None}
-
-
-def report_kwargs(section: dict[str, Any]) -> dict[str, Any]:
-    """Keyword arguments for `inference.generate_reports` from config.yaml's `model`."""
-    value = section.get("max_report_tokens")
-    return {} if value is None else {"max_new_tokens": value}
-
 
 def build_initial_model(size: str, weights: dict[str, str], tokenizer, overrides: dict[str, Any] | None = None,
                         seed: int = 0):

@@ -34,10 +34,13 @@ def checkpoint_dir(recipe: str) -> str:
     return str(run_dir(recipe) / "checkpoints")
 
 
-def init_model(recipe: str) -> str:
-    """The model a recipe starts from: init for stage 1, the previous stage's final weights otherwise;
-    Table-5 variants start from stage 2."""
+def init_model(recipe: str, config: dict[str, Any] | None = None) -> str:
+    """The model a recipe starts from: init for stage 1, the previous stage's final weights otherwise
+    (for stage 2, the initial model when config `training.generation_init` is "init"); Table-5 variants
+    start from stage 2."""
     if recipe == "stage1":
+        return INIT_MODEL
+    if recipe == "stage2" and config is not None and config["training"]["generation_init"] == "init":
         return INIT_MODEL
     if recipe in STAGES:
         return outputs(f"stage{int(recipe[-1]) - 1}")["final"]

@@ -1,0 +1,270 @@
+"""The evaluation steps behind the rules, as plain functions (usable and tested without Snakemake).
+
+Each returns a dict of extra provenance (counts, settings) that `unix.pipeline.run_step` records.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+
+from unix.data.mimic import CHEXPERT_LABELS
+from unix.evaluation.protocol import dedup_by_prompt, image_seed, shard_slices
+from unix.evaluation.results import NotComputedError, write_metrics
+
+log = logging.getLogger(__name__)
+
+
+def resolve_device(name: str) -> str:
+    """``auto`` -> cuda when available, else cpu."""
+    import torch
+
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return name
+
+
+# ------------------------------------------------------------------------------------------- test sets
+
+
+def understanding_test_set(split_path: str | Path, reports_path: str | Path | None, limit: int = 0) -> pd.DataFrame:
+    """Test rows of the understanding split with their reference report (the cleaned report, as in training;
+    the split's own FINDINGS/IMPRESSION when cleaning gave none). Columns: dicom_id, study_id, reference."""
+    from unix.training.data import _answer_text
+
+    split = pd.read_parquet(split_path)
+    test = split[split["split"] == "test"].reset_index(drop=True)
+    if test.empty:
+        raise ValueError(f"{split_path} has no test rows; the understanding evaluation needs the official test split")
+    cleaned: dict[int, str] = {}
+    if reports_path:
+        rep = pd.read_parquet(reports_path, columns=["study_id", "cleaned_text"])
+        cleaned = {int(s): str(t) for s, t in zip(rep["study_id"], rep["cleaned_text"]) if str(t).strip()}
+    refs = [cleaned.get(int(s)) or _answer_text(str(f or ""), str(i or ""))
+            for s, f, i in zip(test["study_id"], test["findings"], test["impression"])]
+    out = pd.DataFrame({"dicom_id": test["dicom_id"].astype(str), "study_id": test["study_id"], "reference": refs})
+    out = out[out["reference"].str.strip() != ""].reset_index(drop=True)
+    return out.head(limit) if limit else out
+
+
+def generation_test_set(split_path: str | Path, limit: int = 0) -> pd.DataFrame:
+    """Test rows of the generation split, deduplicated by prompt (first kept), in split order."""
+    split = pd.read_parquet(split_path)
+    test = dedup_by_prompt(split[split["split"] == "test"])
+    if test.empty:
+        raise ValueError(f"{split_path} has no test rows; the generation evaluation needs the test split")
+    return test.head(limit) if limit else test
+
+
+# ------------------------------------------------------------------------------------------- generation
+
+
+def generate_reports_step(model_dir: str, split_path: str, reports_path: str | None, image_paths: Sequence[str],
+                          out: str, prompt: str = "", batch_size: int = 8, device: str = "auto", limit: int = 0,
+                          generation_kwargs: dict[str, Any] | None = None) -> dict[str, Any]:
+    """One report per understanding test image -> parquet (dicom_id, study_id, reference, generated)."""
+    from unix.data.images import read_images
+    from unix.model.inference import generate_reports, load_model
+    from unix.training.data import UNDERSTANDING_PROMPT
+
+    test = understanding_test_set(split_path, reports_path, limit)
+    images = read_images(image_paths, dicom_ids=test["dicom_id"])
+    missing = sorted(set(test["dicom_id"]) - set(images))
+    if missing:
+        raise ValueError(f"{len(missing)} test images are not in the prepared shards (first: {missing[:3]}); "
+                         "rerun prepare_images")
+    model, tokenizer = load_model(model_dir, resolve_device(device))
+    texts = generate_reports(model, tokenizer, [images[d].convert("RGB") for d in test["dicom_id"]],
+                             prompt or UNDERSTANDING_PROMPT, batch_size=batch_size, **(generation_kwargs or {}))
+    test["generated"] = texts
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    test.to_parquet(out, index=False)
+    return {"n_reports": len(test), "prompt": prompt or UNDERSTANDING_PROMPT, "n_empty_generated":
+            int(sum(not t.strip() for t in texts))}
+
+
+def generate_images_step(model_dir: str, split_path: str, shard: int, n_shards: int, out: str, seed: int,
+                         image_size: int, batch_size: int = 8, device: str = "auto", limit: int = 0,
+                         sampling: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Shard `shard` of the generation test set -> parquet (dicom_id, prompt, seed, image PNG bytes).
+
+    Each image's noise seed comes from (seed, dicom_id) only, so the images do not depend on `n_shards`.
+    """
+    from unix.model.inference import generate_images, load_model
+
+    test = generation_test_set(split_path, limit)
+    rows = test.iloc[shard_slices(len(test), n_shards)[shard]]
+    seeds = [image_seed(seed, d) for d in rows["dicom_id"]]
+    images = []
+    if len(rows):
+        model, tokenizer = load_model(model_dir, resolve_device(device))
+        kwargs = {**(sampling or {}), "image_size": image_size}
+        images = generate_images(model, tokenizer, rows["prompt"].tolist(), seeds, batch_size=batch_size, **kwargs)
+    png = []
+    for img in images:
+        buf = io.BytesIO()
+        img.save(buf, format="PNG")
+        png.append(buf.getvalue())
+    table = pd.DataFrame({"dicom_id": rows["dicom_id"].astype(str).tolist(), "prompt": rows["prompt"].tolist(),
+                          "seed": seeds, "image": png})
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    table.to_parquet(out, index=False)
+    return {"n_images": len(table), "shard": shard, "n_shards": n_shards, "image_size": image_size}
+
+
+# ------------------------------------------------------------------------------------------- features
+
+
+def _open_or_none(path: Path):
+    from PIL import Image
+
+    try:
+        img = Image.open(path)
+        img.load()
+        return img
+    except (OSError, ValueError) as err:
+        log.warning("unreadable image %s (%s): scored as a black image, as CheXGenBench does", path, err)
+        return None
+
+
+def extract_features_step(out: str, raddino_dir: str, *, split_path: str | None = None, images_root: str | None = None,
+                          image_shards: Sequence[str] = (), batch_size: int = 32, device: str = "auto"
+                          ) -> dict[str, Any]:
+    """RadDino features of one image set -> npz (ids, features).
+
+    Real set: the original MIMIC-CXR-JPG files of the deduplicated generation test set (CheXGenBench resizes
+    the originals); generated set: the images in `image_shards`.
+    """
+    from PIL import Image
+
+    from unix.evaluation.raddino import load_raddino, raddino_features
+
+    model, processor = load_raddino(raddino_dir, resolve_device(device))
+    if split_path is not None:
+        test = generation_test_set(split_path)
+        ids = test["dicom_id"].astype(str).tolist()
+        images = [_open_or_none(Path(images_root) / p) for p in test["image_path"]]
+    else:
+        ids, images = [], []
+        for path in image_shards:
+            table = pd.read_parquet(path, columns=["dicom_id", "image"])
+            ids += table["dicom_id"].astype(str).tolist()
+            images += [Image.open(io.BytesIO(b)) for b in table["image"]]
+    unreadable = sum(img is None for img in images)
+    feats = raddino_features(images, model, processor, batch_size=batch_size)
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    np.savez(out, ids=np.asarray(ids), features=feats)
+    return {"n_images": len(ids), "n_unreadable": unreadable, "feature_dim": int(feats.shape[1])}
+
+
+def load_features(path: str) -> tuple[list[str], np.ndarray]:
+    with np.load(path) as data:
+        return [str(x) for x in data["ids"]], data["features"]
+
+
+def paired_features(real_path: str, fake_path: str) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """Real and generated features row-aligned on the generated set's ids (in real-set order)."""
+    real_ids, real = load_features(real_path)
+    fake_ids, fake = load_features(fake_path)
+    fake_pos = {d: i for i, d in enumerate(fake_ids)}
+    known = set(real_ids)
+    missing = [d for d in fake_ids if d not in known]
+    if missing:
+        raise ValueError(f"{len(missing)} generated images have no real counterpart in {real_path} "
+                         f"(first: {missing[:3]}); rerun extract_features for the real set")
+    ids = [d for d in real_ids if d in fake_pos]
+    real_pos = {d: i for i, d in enumerate(real_ids)}
+    return ids, real[[real_pos[d] for d in ids]], fake[[fake_pos[d] for d in ids]]
+
+
+# ------------------------------------------------------------------------------------------- metrics
+
+
+def evaluate_understanding_step(reports_path: str, out: str, *, model: str, labeler: str, chexbert: str = "",
+                                bert_dir: str = "", radgraph: str = "", device: str = "auto", seed: int = 0,
+                                rouge_bootstrap: int = 500) -> dict[str, Any]:
+    """Table-2 metrics of generated reports -> metrics JSON."""
+    from unix.evaluation.label_f1 import chexbert_f1, per_finding_f1
+    from unix.evaluation.labeler import label_reports
+    from unix.evaluation.radgraph import radgraph_f1
+    from unix.evaluation.text_metrics import bleu4, rouge_l, tokenizer_name
+
+    df = pd.read_parquet(reports_path)
+    refs, hyps = df["reference"].tolist(), df["generated"].fillna("").tolist()
+    dev = resolve_device(device)
+    y_true = label_reports(refs, labeler, chexbert, bert_dir, dev)
+    y_pred = label_reports(hyps, labeler, chexbert, bert_dir, dev)
+    values: dict[str, float] = {**chexbert_f1(y_true, y_pred), "bleu4": bleu4(refs, hyps),
+                                **rouge_l(refs, hyps, bootstrap=rouge_bootstrap, seed=seed)}
+    for mode in ("negative", "positive"):
+        for name, v in per_finding_f1(y_true, y_pred, mode).items():
+            values[f"f1_uncertain_{mode[:3]}/{name}"] = v
+    not_computed: dict[str, str] = {}
+    try:
+        values["radgraph_f1"] = radgraph_f1(refs, hyps, radgraph)
+    except NotComputedError as err:
+        not_computed["radgraph_f1"] = str(err)
+    meta = {"model": model, "labeler": labeler, "labeler_note": "rules = offline approximation of CheXbert; not "
+            "comparable to the paper's numbers" if labeler == "rules" else "CheXbert (chexbert.pth)",
+            "protocol": "UniX eval/und_metrics: 512-character CheXbert input, F1 = TP/(TP+(FP+FN)/2+1e-10)",
+            "tokenizer": tokenizer_name(), "rouge": "rougeL = mean F; UniX reports a 500-sample bootstrap median",
+            "seed": seed}
+    counts = {"n_reports": len(df), "n_empty_generated": int(sum(not h.strip() for h in hyps))}
+    write_metrics(out, values, counts, not_computed, meta)
+    return {"counts": counts, "not_computed": not_computed}
+
+
+def evaluate_generation_step(real_features: str, fake_features: str, image_shards: Sequence[str], out: str, *,
+                             model: str, shards: int = 4, kd_subsets: int = 100, prdc_k: int = 5, seed: int = 0,
+                             biovil_t: str = "", device: str = "auto") -> dict[str, Any]:
+    """Table-3 metrics -> metrics JSON: the 4-shard mean (plain names), full set (full/...), each shard."""
+    from unix.evaluation.alignment import alignment_scores
+    from unix.evaluation.protocol import alignment_mean, generation_metrics
+
+    ids, real, fake = paired_features(real_features, fake_features)
+    if len(ids) < 2 * shards:
+        raise ValueError(f"only {len(ids)} generated images for {shards} metric shards; lower evaluation.shards "
+                         "or evaluate more test rows")
+    values, counts, not_computed = generation_metrics(real, fake, shards, kd_subsets, prdc_k, seed)
+    try:
+        import tempfile
+
+        table = pd.concat([pd.read_parquet(p, columns=["dicom_id", "prompt", "image"]) for p in image_shards])
+        with tempfile.TemporaryDirectory() as tmp:
+            paths = []
+            for d, b in zip(table["dicom_id"], table["image"]):
+                paths.append(Path(tmp) / f"{d}.png")
+                paths[-1].write_bytes(b)
+            scores = alignment_scores(paths, table["prompt"].tolist(), biovil_t, resolve_device(device))
+        values["alignment_score"] = values["full/alignment_score"] = alignment_mean(scores)
+    except NotComputedError as err:
+        not_computed["alignment_score"] = not_computed["full/alignment_score"] = str(err)
+    meta = {"model": model, "features": "RadDino pooler_output, CheXGenBench preprocessing",
+            "protocol": f"CheXGenBench: dedup by prompt; plain names = mean of {shards} shard values rounded to 3 "
+                        "decimals (the paper's script); full/<name> = the full set",
+            "kd": f"{kd_subsets} subsets of size min(n_real, n_fake) per set", "prdc_k": prdc_k, "seed": seed}
+    write_metrics(out, values, counts, not_computed, meta)
+    return {"counts": counts, "not_computed": not_computed}
+
+
+def evaluate_per_pathology_step(real_features: str, fake_features: str, split_path: str, out: str, *, model: str,
+                                min_samples: int = 2) -> dict[str, Any]:
+    """Table-4 FD per finding (label == 1 subsets) -> metrics JSON with subset sizes and warnings."""
+    from unix.evaluation.protocol import pathology_subsets, per_pathology_fd
+
+    ids, real, fake = paired_features(real_features, fake_features)
+    test = generation_test_set(split_path).set_index("dicom_id").loc[ids].reset_index()
+    subsets = pathology_subsets(test, CHEXPERT_LABELS)
+    values, counts, not_computed, warnings = per_pathology_fd(real, fake, subsets, min_samples)
+    for w in warnings:
+        log.warning(w)
+    meta = {"model": model, "protocol": "CheXGenBench image_quality_metrics_conditional: real = label == 1 "
+            "(uncertain and missing excluded), generated = the same prompts; no sharding",
+            "warnings": warnings}
+    write_metrics(out, values, {"n_images": len(ids), **counts}, not_computed, meta)
+    return {"counts": counts, "warnings": warnings}

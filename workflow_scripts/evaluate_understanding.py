@@ -1,0 +1,15 @@
+"""evaluate_understanding: CheXbert F1 (Table 2 columns), BLEU-4, ROUGE-L, RadGraph F1 of generated reports."""
+
+from unix.pipeline import run_step
+
+
+def main(smk):
+    from unix.evaluation.steps import evaluate_understanding_step
+
+    p = smk.params
+    return evaluate_understanding_step(smk.input.reports, smk.output[0], model=smk.wildcards.model, labeler=p.labeler,
+                                       chexbert=p.chexbert, bert_dir=p.bert_base_uncased, radgraph=p.radgraph,
+                                       device=p.device, seed=p.seed, rouge_bootstrap=p.rouge_bootstrap)
+
+
+run_step(snakemake, main)  # noqa: F821
