@@ -8,11 +8,10 @@ CORES ?= 2
 # torch is pinned on the same pip command line as its dependants so pip resolves the CPU wheel.
 TORCH_PIN := torch==2.13.0
 
-.PHONY: demo test install install-test clean-results
+.PHONY: demo test report install install-test clean-results
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
 
 install: $(BIN)/python
 	$(BIN)/pip install --quiet $(TORCH_PIN) -e '.[all]'
@@ -23,8 +22,11 @@ install-test: $(BIN)/python
 demo: install
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/snakemake --profile profiles/local --cores $(CORES) all
 
+report: install
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/snakemake --profile profiles/local --cores $(CORES) --report report.html
+
 test: install-test
 	PATH=$(CURDIR)/$(BIN):$$PATH HF_HUB_OFFLINE=1 $(BIN)/pytest -n $(CORES) --dist loadgroup tests
 
 clean-results:
-	rm -rf results/* .snakemake
+	find results -mindepth 1 -maxdepth 1 ! -name README.md -exec rm -rf {} +; rm -rf .snakemake

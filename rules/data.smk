@@ -25,6 +25,8 @@ if W.uses_synthetic(config):
             lateral_only_fraction=config["data"]["synthetic"]["lateral_only_fraction"],
         resources:
             **W.resources(config, "cpu"),
+        conda:
+            "../envs/data.yaml"
         script:
             "../workflow_scripts/make_demo_data.py"
 

@@ -16,6 +16,8 @@ if MP.demo_weight_outputs(config):
             seed=config["seed"],
         resources:
             **W.resources(config, "cpu"),
+        conda:
+            "../envs/model.yaml"
         script:
             "../workflow_scripts/make_demo_weights.py"
 
@@ -35,5 +37,7 @@ rule init_model:
         weights=MP.init_weights(config),
     resources:
         **W.resources(config, "cpu"),
+    conda:
+        "../envs/model.yaml"
     script:
         "../workflow_scripts/init_model.py"

@@ -19,6 +19,8 @@ rule train_stage1:
         **TP.rule_params(config, "stage1"),
     resources:
         **W.resources(config, "train"),
+    conda:
+        "../envs/model.yaml"
     script:
         "../workflow_scripts/train_stage.py"
 
@@ -37,6 +39,8 @@ rule train_stage2:
         **TP.rule_params(config, "stage2"),
     resources:
         **W.resources(config, "train"),
+    conda:
+        "../envs/model.yaml"
     script:
         "../workflow_scripts/train_stage.py"
 
@@ -55,6 +59,8 @@ rule train_stage3:
         **TP.rule_params(config, "stage3"),
     resources:
         **W.resources(config, "train"),
+    conda:
+        "../envs/model.yaml"
     script:
         "../workflow_scripts/train_stage.py"
 
@@ -78,5 +84,7 @@ rule train_ablation:
         seed=config["seed"],
     resources:
         **W.resources(config, "train"),
+    conda:
+        "../envs/model.yaml"
     script:
         "../workflow_scripts/train_stage.py"

@@ -117,8 +117,8 @@ def write_demo_raddino(path: str | Path, seed: int = 0, hidden_size: int = 32, i
     from transformers.models.bit.image_processing_pil_bit import BitImageProcessorPil
 
     torch.manual_seed(seed)
-    config = Dinov2Config(hidden_size=hidden_size, num_hidden_layers=2, num_attention_heads=2, intermediate_size=
-                          2 * hidden_size, image_size=image_size, patch_size=14, layerscale_value=1.0,
+    config = Dinov2Config(hidden_size=hidden_size, num_hidden_layers=2, num_attention_heads=2, mlp_ratio=2,
+                          image_size=image_size, patch_size=14, layerscale_value=1.0,
                           initializer_range=initializer_range)
     p = Path(path)
     p.mkdir(parents=True, exist_ok=True)

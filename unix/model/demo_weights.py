@@ -4,27 +4,20 @@ runs offline. They have the real architectures (DINOv2 ViT / AutoencoderKL with 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
 
 from unix.model.config import UniXConfig
 
-RADDINO_MEAN = [0.5307, 0.5307, 0.5307]  # microsoft/rad-dino preprocessor_config.json
-RADDINO_STD = [0.2583, 0.2583, 0.2583]
-
 
 def write_demo_raddino(out_dir: str | Path, seed: int = 0) -> None:
-    from transformers import Dinov2Config, Dinov2Model
+    """The tiny RadDino of the tiny UniX config (REPA target and evaluation features), written by the
+    evaluation package's writer so the demo and the metric tests share one stand-in."""
+    from unix.evaluation.raddino import write_demo_raddino as write
 
-    torch.manual_seed(seed)
-    out_dir = Path(out_dir)
-    Dinov2Model(Dinov2Config(**UniXConfig.from_name("tiny").repa_encoder)).save_pretrained(str(out_dir))
-    (out_dir / "preprocessor_config.json").write_text(json.dumps(
-        {"image_processor_type": "BitImageProcessor", "image_mean": RADDINO_MEAN, "image_std": RADDINO_STD,
-         "do_normalize": True, "do_resize": True, "size": {"shortest_edge": 518}, "crop_size": {"height": 518, "width": 518}},
-        indent=2))
+    enc = UniXConfig.from_name("tiny").repa_encoder
+    write(out_dir, seed=seed, hidden_size=enc["hidden_size"], image_size=enc["image_size"])
 
 
 def write_demo_vae(out_dir: str | Path, seed: int = 0) -> None:
