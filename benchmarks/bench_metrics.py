@@ -104,6 +104,9 @@ def main() -> None:
     rows.append(("KD", "torchmetrics", kd_ref, kd_ours, t_ref * 100 / args.kd_ref_subsets, t_ours, note))
     p_ref, p_ours, t_ref, t_ours = pair(ref_prdc, lambda: prdc(real, fake, args.k), args.repeat)
     rows.append(("PRDC", "prdc 0.2", p_ref, p_ours, t_ref, t_ours, ""))
+    # our all-float64 path, for the gain of the float32 screening (timed against the same reference run)
+    _, p64, _, t64 = pair(ref_prdc, lambda: prdc(real, fake, args.k, screen=False), 0)
+    rows.append(("PRDC", "prdc 0.2", p_ref, p64, t_ref, t64, "(ours without float32 screening)"))
 
     for name, ref_name, v_ref, v_ours, t_ref, t_ours, note in rows:
         if isinstance(v_ref, dict):

@@ -117,3 +117,72 @@ def test_inputs_are_not_modified() -> None:
     a0, b0 = a.copy(), b.copy()
     frechet_distance(a, b), kernel_distance(a, b), prdc(a, b)
     assert np.array_equal(a, a0) and np.array_equal(b, b0)
+
+
+def _prdc_ref(real: np.ndarray, fake: np.ndarray, k: int) -> dict[str, object]:
+    ref = prdc_ref.compute_prdc(real, fake, nearest_k=k)
+    return {key: pytest.approx(float(v), abs=1e-12) for key, v in ref.items()}
+
+
+@pytest.mark.parametrize("case", ["offset", "float64", "mixed", "duplicates", "low_rank"])
+def test_prdc_float32_screening_equals_float64_path_and_prdc(case: str) -> None:
+    # the screened path (float32 GEMM + exact re-checks) must give the float64 path's and prdc's values
+    # on data that stresses the error bound: a large common offset, float64 input, ties, rank-deficient sets
+    real, fake = features(700, 40, 0), features(600, 40, 1, shift=0.1)
+    if case == "offset":
+        real, fake = real + 300.0, fake + 300.0
+    elif case == "float64":
+        real, fake = real.astype(np.float64), fake.astype(np.float64)
+    elif case == "mixed":
+        fake = fake.astype(np.float64)
+    elif case == "duplicates":
+        real[1:30] = real[0]
+        fake[:40] = real[100:140]
+    elif case == "low_rank":
+        real = (real[:, :3] @ features(3, 40, 5)).astype(np.float32)
+        fake = (fake[:, :3] @ features(3, 40, 6)).astype(np.float32)
+    ours = prdc(real, fake, k=5)
+    assert ours == prdc(real, fake, k=5, screen=False)
+    assert ours == _prdc_ref(real, fake, 5)
+
+
+def test_prdc_screening_with_a_loose_bound_and_few_candidates_still_exact(monkeypatch: pytest.MonkeyPatch) -> None:
+    # a 1e4x looser error bound sends many pairs near every radius to the exact float64 check, and a single
+    # spare candidate forces rows through the full-row fallback: neither may change any value
+    from unix.evaluation import distances
+
+    real, fake = features(500, 24, 0), features(450, 24, 1, shift=0.05)
+    expected = _prdc_ref(real, fake, 4)
+    original = distances._Screen.__init__
+
+    def loose(self: distances._Screen, x: torch.Tensor, mu: torch.Tensor) -> None:
+        original(self, x, mu)
+        self.a32 *= 1e4
+
+    monkeypatch.setattr(distances._Screen, "__init__", loose)
+    monkeypatch.setattr(distances, "_EXTRA", 1)
+    assert prdc(real, fake, k=4) == expected
+
+
+def test_prdc_falls_back_to_float64_when_float32_matmuls_may_be_reduced(monkeypatch: pytest.MonkeyPatch) -> None:
+    from unix.evaluation import distances
+
+    monkeypatch.setattr(torch, "get_float32_matmul_precision", lambda: "medium")
+    monkeypatch.setattr(distances, "_screened_prdc_counts", None)  # would raise if it were called
+    real, fake = features(120, 8, 0), features(110, 8, 1)
+    assert prdc(real, fake, k=3) == _prdc_ref(real, fake, 3)
+
+
+@pytest.mark.parametrize("case", ["large_mean", "near_singular", "odd_width"])
+def test_fd_adversarial_inputs_equal_torchmetrics(case: str) -> None:
+    # the covariance is multiplied in strips of its upper triangle from one shared centred buffer (sized for the
+    # larger set); these inputs stress that path and the float64 accuracy the 1e-6 agreement rests on
+    if case == "large_mean":
+        real, fake = features(500, 64, 0) + 1000.0, features(420, 64, 1, shift=0.3) + 1000.0
+    elif case == "near_singular":
+        basis = features(4, 64, 7)
+        real = (features(500, 4, 0) @ basis + 1e-4 * features(500, 64, 2)).astype(np.float32)
+        fake = (features(450, 4, 1) @ basis * 1.1 + 1e-4 * features(450, 64, 3)).astype(np.float32)
+    else:
+        real, fake = features(333, 101, 0), features(517, 101, 1, shift=0.2)
+    assert frechet_distance(real, fake) == pytest.approx(torchmetrics_fd(real, fake), rel=1e-6)

@@ -374,14 +374,22 @@ def test_each_table_target_builds_only_what_it_needs(tmp_path, snakemake_run):
     """Dry runs: table3 evaluates no report generation, table2 generates no images."""
     import re
 
-    def jobs(target: str) -> set[str]:
-        proc = snakemake_run(tmp_path / target, target, "-n")
+    from conftest import demo_config
+
+    def jobs(target: str, config: dict | None = None) -> set[str]:
+        proc = snakemake_run(tmp_path / f"{target}-{bool(config)}", target, "-n", config=config)
         return set(re.findall(r"^(\w+)\s+\d+$", proc.stdout, re.M)) - {"total"}
 
     t3 = jobs("table3")
     assert {"make_table3", "evaluate_generation"} <= t3
     assert not t3 & {"generate_reports", "evaluate_understanding", "evaluate_per_pathology", "train_ablation",
                      "make_table2", "make_table4", "make_table5"}
+    # The paper's Stage 2 starts from the Stage-1 model; with generation_init: init, table3 trains no
+    # understanding model at all.
+    assert "train_stage1" in t3
+    t3_init = jobs("table3", demo_config(training={"generation_init": "init"}))
+    assert {"train_stage2", "train_stage3", "make_table3"} <= t3_init
+    assert not t3_init & {"train_stage1", "clean_reports", "gather_cleaned_reports"}
     t2 = jobs("table2")
     assert {"make_table2", "evaluate_understanding"} <= t2
     assert not t2 & {"generate_images", "extract_features", "train_stage2", "train_stage3", "train_ablation"}

@@ -7,8 +7,8 @@ failure_reason ("" when cleaned).
 The `openai` backend, per report: a cleaning call whose answer must parse (`prompt.parse_cleaned`;
 a malformed answer is re-requested up to `malformed_retries` times), then, with `judge`, the
 self-judgement call; a rejected cleaning is redone up to `judge_retries` times, then recorded failed.
-Finished reports are cached at once (see `cache`); transport failures (retries exhausted) are not
-cached, so the next run resends exactly those.
+Finished reports are cached at once (see `cache`; written in a thread, off the event loop); transport
+failures (retries exhausted) are not cached, so the next run resends exactly those.
 """
 
 from __future__ import annotations
@@ -169,7 +169,11 @@ async def _run_openai(pending: dict[str, str], options: CleaningOptions, cache: 
                 return
             entry = await _clean_one(client, raw, options, acct, identity, text_sha256(raw))
             if entry.pop("cacheable", True):
-                cache.put(key, entry)
+                # In a thread: creating a file can take milliseconds on a busy or network file system,
+                # and on the event loop it would hold back every response that arrived meanwhile. Awaited
+                # before the worker's next request, so a killed run loses at most `requests_in_flight`
+                # answers (requests in flight or entries being written, never both for one worker).
+                await asyncio.to_thread(cache.put, key, entry)
             results[key] = entry
             on_done(key, entry)
 
