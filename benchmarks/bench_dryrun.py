@@ -4,6 +4,9 @@ The rules take the metadata CSVs as inputs (never one input per image), so the D
 selections plus one prepare_images job per shard, whatever the number of images; this measures the
 whole dry run (Snakefile parsing, config validation, DAG building) in a scratch directory. Wall time
 depends on what else runs on the machine; the CPU time (user + system of the snakemake process) does not.
+Caveat: snakemake-executor-plugin-slurm 2.8.0 runs `scontrol show config` when it is imported (every
+snakemake start). Where Debian's slurm-client is installed but no slurmctld answers (e.g. after the SLURM
+test stopped its local cluster) that call waits about 9 s, which then shows in the wall time only.
 
     .venv/bin/python benchmarks/bench_dryrun.py                    # target: < 10 s
     .venv/bin/python benchmarks/bench_dryrun.py --shards 1000      # a larger DAG

@@ -305,3 +305,19 @@ def test_unix_clean_command_rules_csv(tmp_path, capsys):
     bad = tmp_path / "bad.csv"
     pd.DataFrame({"id": [1], "report": ["x"]}).to_csv(bad, index=False)
     assert main(["clean", str(bad), "--out", str(out), "--config", str(tmp_path / "absent.yaml")]) == 2
+
+
+def test_completion_parser_reads_the_recorded_fields_and_rejects_other_json():
+    import json as _json
+
+    from unix.cleaning.client import NotACompletion, _Completion
+
+    body = _json.dumps({"id": "r1", "model": "m", "choices": [{"message": {"content": "FINDINGS: x"}}],
+                        "usage": {"prompt_tokens": 7, "completion_tokens": 3}}).encode()
+    c = _Completion.from_json(body)
+    assert (c.id, c.model, c.content, c.tokens_in, c.tokens_out) == ("r1", "m", "FINDINGS: x", 7, 3)
+    for other in (b"[1]", b'{"choices": [1]}', b'"text"'):
+        with pytest.raises(NotACompletion):
+            _Completion.from_json(other)
+    with pytest.raises(_json.JSONDecodeError):
+        _Completion.from_json(b"{not json")
