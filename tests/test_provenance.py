@@ -161,9 +161,11 @@ def test_external_inputs_from_params(tmp_path, monkeypatch):
     (tmp_path / "results").mkdir()
     (tmp_path / "results" / "x.parquet").write_bytes(b"x")
     (tmp_path / "declared.csv").write_text("d")
+    (tmp_path / "rules").mkdir()  # a bare word param ("rules" backend) is not the directory of that name
     monkeypatch.setattr(R, "EXTERNAL_DIR_MAX_FILES", 2)
-    params = {"weights": {"vae": "weights", "chexbert": ""}, "images_root": "root", "table": "results/x.parquet",
-              "declared": "declared.csv", "lr": 0.1, "name": "not a path"}
+    params = {"weights": {"vae": "./weights", "chexbert": ""}, "images_root": str(tmp_path / "root"),
+              "table": "results/x.parquet", "declared": "./declared.csv", "lr": 0.1, "name": "not a path",
+              "backend": "rules"}
     ext = R.external_inputs(params, ["declared.csv"])
     by_param = {e["param"]: e for e in ext}
     assert set(by_param) == {"weights.vae", "images_root"}

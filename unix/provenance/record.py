@@ -243,11 +243,15 @@ EXTERNAL_DIR_MAX_FILES = 10_000
 
 
 def _param_paths(params: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """(dotted param name, path) of every string param (up to two levels deep) naming an existing path."""
+    """(dotted param name, path) of every string param (up to two levels deep) naming an existing path.
+
+    Only strings with a path separator count: a bare word such as a backend name ("rules") must not be
+    mistaken for a directory of the same name in the working directory.
+    """
     out: list[tuple[str, str]] = []
 
     def visit(name: str, value: Any, depth: int) -> None:
-        if isinstance(value, str) and value and len(value) < 4096 and "\n" not in value:
+        if isinstance(value, str) and os.sep in value and len(value) < 4096 and "\n" not in value:
             try:
                 if os.path.exists(value):
                     out.append((name, value))
