@@ -13,10 +13,9 @@ Model names: ``unix`` (stage 1, understanding), ``unix-256`` (stage 2), ``unix-5
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-RESULTS = Path("results")
+from unix.workflow import RESULTS
 EVALUATION = RESULTS / "evaluation"
 REAL = "real"
 GENERATED_PREFIX = "generated-"

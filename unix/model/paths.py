@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-RESULTS = Path("results")
-DEMO_WEIGHTS = RESULTS / "model" / "demo-weights"
+from unix.workflow import DEMO_WEIGHTS, RESULTS, UNDERSTANDING_SPLIT  # noqa: F401  (one definition of each)
+
 INIT_MODEL = str(RESULTS / "model" / "init")
-UNDERSTANDING_SPLIT = str(RESULTS / "data" / "understanding" / "split.parquet")
 DEMO_WEIGHT_NAMES = ("raddino", "vae")
 INIT_WEIGHT_NAMES = ("unix", "janus_pro", "siglip", "vae", "raddino")
 

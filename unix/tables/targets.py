@@ -6,12 +6,11 @@ evaluations and whatever they need, and nothing else.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from unix.data.mimic import CHEXPERT_LABELS
 
-RESULTS = Path("results")
+from unix.workflow import RESULTS
 TABLES_DIR = RESULTS / "tables"
 FIGURES_DIR = RESULTS / "figures"
 TRAIN_DIR = RESULTS / "train"

@@ -7,11 +7,8 @@ from typing import Any
 
 from unix.training.recipes import STAGES
 
-RESULTS = Path("results")
-INIT_MODEL = str(RESULTS / "model" / "init")
-CLEANED_REPORTS = str(RESULTS / "cleaning" / "reports.parquet")
-UNDERSTANDING_SPLIT = str(RESULTS / "data" / "understanding" / "split.parquet")
-GENERATION_SPLIT = str(RESULTS / "data" / "generation" / "split.parquet")
+from unix.model.paths import INIT_MODEL
+from unix.workflow import CLEANED_REPORTS, GENERATION_SPLIT, RESULTS, UNDERSTANDING_SPLIT
 
 
 def run_dir(recipe: str) -> Path:
