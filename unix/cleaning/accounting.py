@@ -1,4 +1,9 @@
-"""Per-run accounting of cleaning: reports, cache hits, requests, retries, failures, tokens, cost."""
+"""Per-run accounting of cleaning: reports, inputs not sent, cache hits, requests, retries, failures, tokens, cost.
+
+`empty_input` counts the reports that were never sent because they have no content (`unix.cleaning.inputs`);
+`failed` counts the reports sent (or cached) whose cleaning failed. While a run goes, `failed` and
+`transport_errors` (failed attempts, retried or not) are live counters for the progress bar.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +15,7 @@ from typing import Any
 import pandas as pd
 
 COLUMNS = [
-    "reports", "cache_hits", "cleaned", "failed", "flagged", "requests_sent", "retries", "failures_transport",
+    "reports", "empty_input", "cache_hits", "cleaned", "failed", "flagged", "requests_sent", "retries", "failures_transport",
     "failures_malformed", "failures_judge", "failures_other", "tokens_in", "tokens_out", "estimated_cost_usd",
 ]
 
@@ -22,6 +27,7 @@ class Accounting:
     price_input_per_million: float = 0.0
     price_output_per_million: float = 0.0
     reports: int = 0
+    empty_input: int = 0
     cache_hits: int = 0
     cleaned: int = 0
     failed: int = 0
@@ -30,6 +36,7 @@ class Accounting:
     retries: int = 0
     tokens_in: int = 0
     tokens_out: int = 0
+    transport_errors: int = 0
     retry_reasons: Counter = field(default_factory=Counter)
     failure_kinds: Counter = field(default_factory=Counter)
 
@@ -40,7 +47,7 @@ class Accounting:
     def row(self) -> dict[str, Any]:
         """One row of the accounting table."""
         return {
-            "reports": self.reports, "cache_hits": self.cache_hits, "cleaned": self.cleaned, "failed": self.failed,
+            "reports": self.reports, "empty_input": self.empty_input, "cache_hits": self.cache_hits, "cleaned": self.cleaned, "failed": self.failed,
             "flagged": self.flagged, "requests_sent": self.requests_sent, "retries": self.retries,
             "failures_transport": self.failure_kinds["transport"],
             "failures_malformed": self.failure_kinds["malformed"], "failures_judge": self.failure_kinds["judge"],
@@ -52,7 +59,8 @@ class Accounting:
 
     def postfix(self) -> dict[str, Any]:
         """Short live counters for the progress bar."""
-        return {"req": self.requests_sent, "hit": self.cache_hits, "retry": self.retries, "fail": self.failed}
+        return {"req": self.requests_sent, "hit": self.cache_hits, "retry": self.retries,
+                "err": self.transport_errors, "fail": self.failed}
 
 
 def accounting_table(rows: list[dict[str, Any]], labels: list[str] | None = None) -> pd.DataFrame:
@@ -67,7 +75,8 @@ def accounting_table(rows: list[dict[str, Any]], labels: list[str] | None = None
 def format_accounting(row: dict[str, Any]) -> str:
     """Human-readable summary of one accounting row."""
     return (
-        f"reports {row['reports']}: cleaned {row['cleaned']}, failed {row['failed']} (flagged {row['flagged']}); "
+        f"reports {row['reports']}: cleaned {row['cleaned']}, failed {row['failed']}, not sent (empty input) "
+        f"{row['empty_input']} (flagged {row['flagged']}); "
         f"cache hits {row['cache_hits']}; requests sent {row['requests_sent']}, retries {row['retries']}; "
         f"failures: transport {row['failures_transport']}, malformed {row['failures_malformed']}, "
         f"judge {row['failures_judge']}, other {row['failures_other']}; tokens in {row['tokens_in']}, "

@@ -1,14 +1,24 @@
 """Cleaning a table of reports with either backend; both write the same output table.
 
 Output columns: report_id, raw_text, cleaned_text (`FINDINGS: ... IMPRESSION: ...`, or the raw text
-when cleaning failed), status (cleaned | failed), flagged (True when failed), backend, cache_key,
-failure_reason ("" when cleaned).
+when cleaning failed or was skipped), status (cleaned | failed | skipped), flagged (True unless cleaned),
+backend, cache_key ("" when skipped), failure_reason ("" when cleaned).
+
+Reports without content (null, empty, whitespace-, `___`- or header-only; `inputs.empty_input_reason`) are
+never sent: status `skipped`, failure_reason `empty_input: <why>`, raw text kept (`""` for a null).
 
 The `openai` backend, per report: a cleaning call whose answer must parse (`prompt.parse_cleaned`;
 a malformed answer is re-requested up to `malformed_retries` times), then, with `judge`, the
 self-judgement call; a rejected cleaning is redone up to `judge_retries` times, then recorded failed.
 Finished reports are cached at once (see `cache`; written in a thread, off the event loop); transport
-failures (retries exhausted) are not cached, so the next run resends exactly those.
+failures (retries exhausted) are not cached, so the next run resends exactly those. Every attempt, failed
+or not, is in `CleaningResult.calls` with its status and error (`client.CallRecord`). When the circuit
+breaker trips (`client.EndpointDown`), or the endpoint refuses the key, model or URL, `clean_reports`
+raises CleaningError at once; what was cleaned before stays cached.
+
+A run that cleans nothing although it was given reports is an error for its callers (`require_cleaned`:
+`unix clean` exits non-zero, a workflow shard fails); partial failure is not, but is logged with counts
+(`log_failures`).
 """
 
 from __future__ import annotations
@@ -29,6 +39,7 @@ from unix.cleaning import prompt as P
 from unix.cleaning.accounting import Accounting, progress_bar
 from unix.cleaning.cache import ResultCache, cache_key
 from unix.cleaning.guard import DataUseDecision, enforce_data_use
+from unix.cleaning.inputs import EMPTY_INPUT, empty_input_reason, is_null
 from unix.cleaning.options import CleaningOptions
 from unix.cleaning.rules import RULES_VERSION, clean_report_rules
 
@@ -37,6 +48,12 @@ log = logging.getLogger(__name__)
 OUTPUT_COLUMNS = [
     "report_id", "raw_text", "cleaned_text", "status", "flagged", "backend", "cache_key", "failure_reason",
 ]
+
+CALL_COLUMNS = [
+    "cache_key", "from_cache", "role", "attempt", "model", "request_id", "response_id", "tokens_in", "tokens_out",
+    "latency_s", "time", "outcome", "status", "error",
+]
+"""llm_calls.parquet: one row per request attempt (see `client.CallRecord` for outcome, status and error)."""
 
 
 class CleaningError(RuntimeError):
@@ -114,6 +131,7 @@ async def _clean_one(client, raw: str, options: CleaningOptions, acct: Accountin
             try:
                 return parse(content), ""
             except P.MalformedAnswer as err:
+                records[-1].status, records[-1].error = "malformed", str(err)
                 reason = f"{role} answer malformed: {err}"
                 if attempt < options.malformed_retries:
                     acct.retries += 1
@@ -135,6 +153,7 @@ async def _clean_one(client, raw: str, options: CleaningOptions, acct: Accountin
             if passed:
                 return _entry("cleaned", cleaned, "", "", calls, {"passed": True, "reason": judge_reason},
                               identity, raw_sha)
+            calls[-1].status, calls[-1].error = "judge_fail", judge_reason
             reasons.append(judge_reason)
             if attempt < options.judge_retries:
                 acct.retries += 1
@@ -142,10 +161,12 @@ async def _clean_one(client, raw: str, options: CleaningOptions, acct: Accountin
         return fail("judge", f"self-judgement rejected {len(reasons)} cleaning(s): {reasons[-1]}",
                     {"passed": False, "reason": reasons[-1]})
     except TransportFailure as err:
+        calls.extend(err.records)
         entry = fail("transport", str(err))
         entry["cacheable"] = False
         return entry
     except RequestRejected as err:
+        calls.extend(err.records)
         return fail("rejected", str(err))
 
 
@@ -191,7 +212,7 @@ async def _run_openai(pending: dict[str, str], options: CleaningOptions, cache: 
 
 def clean_reports(
     report_ids: Sequence[str],
-    texts: Sequence[str],
+    texts: Sequence[Any],
     options: CleaningOptions,
     cache_dir: str | os.PathLike | None = None,
     progress: bool = True,
@@ -199,63 +220,104 @@ def clean_reports(
 ) -> CleaningResult:
     """Clean reports with the configured backend; see the module docstring for the output."""
     report_ids = [str(r) for r in report_ids]
-    texts = ["" if t is None or (isinstance(t, float) and pd.isna(t)) else str(t) for t in texts]
     if len(report_ids) != len(texts):
         raise ValueError(f"{len(report_ids)} report ids but {len(texts)} texts")
     dup = pd.Index(report_ids)[pd.Index(report_ids).duplicated()].unique()
     if len(dup):
         raise ValueError(f"duplicate report_id(s) {list(dup[:5])}: each report must appear once; deduplicate the input")
+    empty = [empty_input_reason(t) for t in texts]
+    texts = ["" if is_null(t) else str(t) for t in texts]
     decision = enforce_data_use(options)
-    acct = Accounting(options.price_input_per_million, options.price_output_per_million, reports=len(texts))
+    acct = Accounting(options.price_input_per_million, options.price_output_per_million, reports=len(texts),
+                      empty_input=sum(bool(e) for e in empty))
+    if acct.empty_input:
+        log.warning("%d report(s) without content are not sent (empty_input), e.g. %s: %s", acct.empty_input,
+                    next(r for r, e in zip(report_ids, empty) if e), next(e for e in empty if e))
     identity = cleaner_identity(options)
-    keys = [cache_key(t, identity) for t in texts]
-    entries: dict[str, dict] = {}
+    keys = [cache_key(t, identity) if not e else "" for t, e in zip(texts, empty)]
+    work = [(k, t) for k, t, e in zip(keys, texts, empty) if not e]
 
     bar = progress_bar(len(texts), enabled=progress)
     try:
+        bar.update(acct.empty_input)
         if options.backend == "rules":
-            for key, raw in zip(keys, texts):
-                if key not in entries:
-                    cleaned, reason = clean_report_rules(raw)
-                    entries[key] = {"status": "cleaned" if cleaned else "failed", "cleaned_text": cleaned,
-                                    "failure_kind": "no_content" if reason else "", "failure_reason": reason,
-                                    "calls": []}
-            bar.update(len(texts))
+            entries = _run_rules(work)
+            bar.update(len(work))
         else:
-            if cache_dir is None:
-                raise CleaningError("the openai backend needs a cache directory (cleaning.cache_dir / --cache-dir)")
-            cache = ResultCache(cache_dir)
-            api_key = _api_key(options, decision)
-            pending: dict[str, str] = {}
-            for key, raw in zip(keys, texts):
-                if key in entries or key in pending:
-                    continue
-                hit = cache.get(key)
-                if hit is not None and not (options.retry_failed and hit["status"] == "failed"):
-                    hit["from_cache"] = True
-                    entries[key] = hit
-                else:
-                    pending[key] = raw
-            key_counts = Counter(keys)
-            acct.cache_hits = sum(key_counts[k] for k in entries)
-            bar.update(acct.cache_hits)
-
-            def on_done(key: str, entry: dict) -> None:
-                bar.update(int(key_counts[key]))
-                bar.set_postfix(acct.postfix(), refresh=False)
-
-            if pending:
-                log.info("cleaning %d report(s) with %s at %s (%d cached)", len(pending), options.model,
-                         decision.endpoint_host, len(entries))
-                done = asyncio.run(_run_openai(pending, options, cache, acct, api_key, identity, on_done,
-                                               random.Random(seed)))
-                entries.update(done)
+            entries = _run_openai_cached(work, options, cache_dir, decision, acct, identity, bar, seed)
     finally:
         bar.close()
+    return _result(report_ids, texts, keys, empty, entries, options, acct, decision, identity)
 
-    rows = []
+
+def _run_rules(work: list[tuple[str, str]]) -> dict[str, dict]:
+    entries: dict[str, dict] = {}
+    for key, raw in work:
+        if key not in entries:
+            cleaned, reason = clean_report_rules(raw)
+            entries[key] = {"status": "cleaned" if cleaned else "failed", "cleaned_text": cleaned,
+                            "failure_kind": "no_content" if reason else "", "failure_reason": reason, "calls": []}
+    return entries
+
+
+def _run_openai_cached(work: list[tuple[str, str]], options: CleaningOptions, cache_dir, decision: DataUseDecision,
+                       acct: Accounting, identity: dict[str, Any], bar, seed: int) -> dict[str, dict]:
+    """Cache hits, then the rest from the endpoint; the bar's failure count is live."""
+    if cache_dir is None:
+        raise CleaningError("the openai backend needs a cache directory (cleaning.cache_dir / --cache-dir)")
+    cache = ResultCache(cache_dir)
+    api_key = _api_key(options, decision)
+    entries: dict[str, dict] = {}
+    pending: dict[str, str] = {}
+    for key, raw in work:
+        if key in entries or key in pending:
+            continue
+        hit = cache.get(key)
+        if hit is not None and not (options.retry_failed and hit["status"] == "failed"):
+            hit["from_cache"] = True
+            entries[key] = hit
+        else:
+            pending[key] = raw
+    key_counts = Counter(k for k, _ in work)
+    acct.cache_hits = sum(key_counts[k] for k in entries)
+    acct.failed = sum(key_counts[k] for k, e in entries.items() if e["status"] != "cleaned")
+    bar.update(acct.cache_hits)
+    bar.set_postfix(acct.postfix(), refresh=False)
+
+    def on_done(key: str, entry: dict) -> None:
+        if entry["status"] != "cleaned":
+            acct.failed += key_counts[key]
+        bar.update(int(key_counts[key]))
+        bar.set_postfix(acct.postfix(), refresh=False)
+
+    if pending:
+        log.info("cleaning %d report(s) with %s at %s (%d cached)", len(pending), options.model,
+                 decision.endpoint_host, len(entries))
+        entries.update(asyncio.run(_run_openai(pending, options, cache, acct, api_key, identity, on_done,
+                                               random.Random(seed))))
+    return entries
+
+
+def _call_rows(entries: dict[str, dict]) -> list[dict[str, Any]]:
+    """One row per attempt; entries cached before attempts had status/error get them from the outcome."""
     calls = []
-    for rid, raw, key in zip(report_ids, texts, keys):
+    for key, entry in entries.items():
+        for call in entry.get("calls", []):
+            row = {"cache_key": key, "from_cache": bool(entry.get("from_cache")), **call}
+            row.setdefault("status", "ok" if call.get("outcome") == "ok" else "transport")
+            row.setdefault("error", "")
+            calls.append(row)
+    return calls
+
+
+def _result(report_ids, texts, keys, empty, entries, options, acct, decision, identity) -> CleaningResult:
+    rows = []
+    for rid, raw, key, why in zip(report_ids, texts, keys, empty):
+        if why:
+            rows.append({"report_id": rid, "raw_text": raw, "cleaned_text": raw, "status": "skipped",
+                         "flagged": True, "backend": options.backend, "cache_key": "",
+                         "failure_reason": f"{EMPTY_INPUT}: {why}"})
+            continue
         entry = entries[key]
         ok = entry["status"] == "cleaned"
         rows.append({
@@ -265,14 +327,32 @@ def clean_reports(
         })
         if not ok:
             acct.failure_kinds[entry.get("failure_kind") or "other"] += 1
-    for key, entry in entries.items():
-        for call in entry.get("calls", []):
-            calls.append({"cache_key": key, "from_cache": bool(entry.get("from_cache")), **call})
     table = pd.DataFrame(rows, columns=OUTPUT_COLUMNS)
     acct.cleaned = int((table["status"] == "cleaned").sum())
     acct.failed = int((table["status"] == "failed").sum())
     acct.flagged = int(table["flagged"].sum())
-    return CleaningResult(table, acct, calls, decision, identity)
+    return CleaningResult(table, acct, _call_rows(entries), decision, identity)
+
+
+def log_failures(result: CleaningResult, where: str) -> None:
+    """Say how many reports failed or were skipped, by kind (partial failure is never silent)."""
+    row = result.accounting.row()
+    if row["failed"]:
+        log.warning(
+            "%s: %d of %d report(s) failed (transport %d, malformed %d, judge %d, other %d): their raw text is "
+            "kept, flagged, with the reason in failure_reason; transport failures are resent by the next run, "
+            "the others with cleaning.openai.retry_failed / --retry-failed", where, row["failed"], row["reports"],
+            row["failures_transport"], row["failures_malformed"], row["failures_judge"], row["failures_other"])
+
+
+def require_cleaned(result: CleaningResult, where: str) -> None:
+    """Raise CleaningError when reports were given but none was cleaned (every one failed or was empty)."""
+    row = result.accounting.row()
+    if row["reports"] and not row["cleaned"]:
+        raise CleaningError(
+            f"{where}: none of the {row['reports']} report(s) was cleaned ({row['failed']} failed, "
+            f"{row['empty_input']} empty input); see failure_reason in the output table and the log above"
+        )
 
 
 def read_report_table(path: str | os.PathLike) -> pd.DataFrame:

@@ -8,8 +8,13 @@ counted and under one policy:
   exponential backoff with full jitter (`uniform(0, min(max, base * 2**attempt))`);
 - other 4xx: 401/403/404 stop the run (a wrong key, model or URL fails every request alike); 400/413/422
   fail only that request;
-- at most `max_retries` retries, then `TransportFailure`.
-A semaphore bounds the requests in flight. The API key is passed to the client and never logged.
+- at most `max_retries` retries, then `TransportFailure`;
+- circuit breaker: `max_consecutive_failures` transport failures in a row (timeouts, refused or dropped
+  connections, 5xx, unreadable JSON; 429 does not count, any answer resets the count) raise `EndpointDown`,
+  which stops the run: a dead endpoint costs seconds, not a retry cycle per report.
+Every attempt becomes a `CallRecord` (with status and error); the exceptions carry the records of the
+attempts behind them, so failed attempts reach `llm_calls.parquet` too. A semaphore bounds the requests in
+flight. The API key is passed to the client and never logged.
 """
 
 from __future__ import annotations
@@ -33,16 +38,28 @@ from unix.cleaning.options import CleaningOptions
 log = logging.getLogger(__name__)
 
 
-class TransportFailure(RuntimeError):
+class CallFailure(RuntimeError):
+    """A request that ended without a usable answer; `records` are its attempts."""
+
+    def __init__(self, message: str, records: list["CallRecord"] | None = None):
+        super().__init__(message)
+        self.records = list(records or [])
+
+
+class TransportFailure(CallFailure):
     """A request failed after all retries (the report is recorded failed, not cached, and resent next run)."""
 
 
-class RequestRejected(RuntimeError):
+class RequestRejected(CallFailure):
     """The server rejected this request itself (400/413/422): retrying the same request cannot help."""
 
 
-class EndpointError(RuntimeError):
+class EndpointError(CallFailure):
     """The endpoint refuses every request (wrong key, model or URL): the run stops."""
+
+
+class EndpointDown(EndpointError):
+    """`max_consecutive_failures` transport failures in a row: the circuit breaker stops the run."""
 
 
 @dataclass
@@ -64,6 +81,10 @@ class CallRecord:
     """UTC ISO time the request was sent."""
     outcome: str
     """ok | http_<status> | timeout | connection | bad_json"""
+    status: str = "ok"
+    """ok | malformed | judge_fail (set by the backend) | rate_limited | transport | rejected | endpoint_refused"""
+    error: str = ""
+    """what went wrong ("" when ok): the exception, the parse error or the judge's reason."""
 
     def to_dict(self) -> dict[str, Any]:
         # Every field is a scalar: a shallow copy equals `asdict` without its recursive deepcopy.
@@ -129,6 +150,15 @@ def _now_iso() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="milliseconds")
 
 
+def describe_error(err: BaseException) -> str:
+    """One line naming an exception and its cause (e.g. the refused connection behind "Connection error.")."""
+    text = f"{type(err).__name__}: {err}"
+    cause = err.__cause__ or err.__context__
+    if cause is not None and str(cause) and str(cause) not in text:
+        text += f" ({type(cause).__name__}: {cause})"
+    return text[:300]
+
+
 class ChatClient:
     """Bounded, retried chat-completions calls for one event loop."""
 
@@ -139,6 +169,7 @@ class ChatClient:
         self._rng = rng or random.Random()
         self._sem = asyncio.Semaphore(options.requests_in_flight)
         self._resume_at = 0.0  # monotonic time before which no request is sent (after a 429)
+        self._failures_in_a_row = 0  # transport failures since the last answer (the circuit breaker)
         # httpx2 logs every request at INFO: 450k lines for MIMIC-CXR. Failures are logged here instead.
         for name in ("httpx2", "httpx"):
             logging.getLogger(name).setLevel(max(logging.WARNING, logging.getLogger(name).level))
@@ -157,7 +188,6 @@ class ChatClient:
         records: list[CallRecord] = []
         opts = self.options
         for attempt in range(opts.max_retries + 1):
-            delay: float | None = None
             async with self._sem:
                 # Requests that queued for a slot while a 429 pause began wait it out too.
                 while (wait := self._resume_at - time.monotonic()) > 0:
@@ -178,44 +208,70 @@ class ChatClient:
                     )
                     request_id = response.headers.get("x-request-id", "")
                     completion = _Completion.from_json(response.content)
-                except openai.RateLimitError as err:
-                    outcome = "http_429"
-                    hinted = retry_after_seconds(err.response.headers)
-                    delay = min(opts.backoff_max_s, hinted) if hinted is not None else self._backoff(attempt)
-                    self._resume_at = max(self._resume_at, time.monotonic() + delay)
-                except openai.APIStatusError as err:
-                    status = err.status_code
-                    outcome = f"http_{status}"
-                    if status in (401, 403, 404):
-                        raise EndpointError(
-                            f"{opts.base_url} answered HTTP {status} for model {opts.model!r}: check "
-                            f"cleaning.openai.base_url, cleaning.openai.model and the key in the environment "
-                            f"variable {opts.api_key_env}"
-                        ) from None
-                    if status in (400, 413, 422):
-                        records.append(self._record(role, attempt, "", "", None, start, sent, outcome))
-                        raise RequestRejected(f"HTTP {status}: {str(err.message)[:200]}") from None
-                    delay = self._backoff(attempt)
-                except openai.APITimeoutError:
-                    outcome, delay = "timeout", self._backoff(attempt)
-                except openai.APIConnectionError:
-                    outcome, delay = "connection", self._backoff(attempt)
-                except (json.JSONDecodeError, UnicodeDecodeError, NotACompletion, openai.APIResponseValidationError):
-                    outcome, delay = "bad_json", self._backoff(attempt)
+                except Exception as err:  # noqa: BLE001 - sorted by _failed, which re-raises the unknown
+                    delay = self._failed(err, role, attempt, start, sent, records)
                 else:
+                    self._failures_in_a_row = 0
                     record = self._record(role, attempt, request_id, completion.id, completion, start, sent, "ok")
                     records.append(record)
                     return completion.content, records
-            records.append(self._record(role, attempt, "", "", None, start, sent, outcome))
             if attempt < opts.max_retries:
+                outcome = records[-1].outcome
                 self.accounting.retries += 1
                 self.accounting.retry_reasons[outcome] += 1
                 log.debug("%s request attempt %d: %s; retrying in %.2f s", role, attempt, outcome, delay)
-                await asyncio.sleep(delay or 0.0)
-        raise TransportFailure(f"{role} request failed {opts.max_retries + 1} times; last: {records[-1].outcome}")
+                await asyncio.sleep(delay)
+        raise TransportFailure(f"{role} request failed {opts.max_retries + 1} times; last: {records[-1].outcome} "
+                               f"({records[-1].error})", records)
+
+    def _failed(self, err: Exception, role: str, attempt: int, start: float, sent: str,
+                records: list[CallRecord]) -> float:
+        """Record a failed attempt; return the delay before the retry, or raise when there is none."""
+        opts = self.options
+        error = describe_error(err)
+        if isinstance(err, openai.RateLimitError):
+            records.append(self._record(role, attempt, "", "", None, start, sent, "http_429", "rate_limited", error))
+            hinted = retry_after_seconds(err.response.headers)
+            delay = min(opts.backoff_max_s, hinted) if hinted is not None else self._backoff(attempt)
+            self._resume_at = max(self._resume_at, time.monotonic() + delay)
+            return delay
+        if isinstance(err, openai.APIStatusError) and err.status_code in (401, 403, 404, 400, 413, 422):
+            status = err.status_code
+            refused = status in (401, 403, 404)
+            records.append(self._record(role, attempt, "", "", None, start, sent, f"http_{status}",
+                                        "endpoint_refused" if refused else "rejected", error))
+            if refused:
+                raise EndpointError(
+                    f"{opts.base_url} answered HTTP {status} for model {opts.model!r}: check "
+                    f"cleaning.openai.base_url, cleaning.openai.model and the key in the environment "
+                    f"variable {opts.api_key_env}", records,
+                ) from None
+            raise RequestRejected(f"HTTP {status}: {str(err.message)[:200]}", records) from None
+        if isinstance(err, openai.APIStatusError):
+            outcome = f"http_{err.status_code}"
+        elif isinstance(err, openai.APITimeoutError):
+            outcome = "timeout"
+        elif isinstance(err, openai.APIConnectionError):
+            outcome = "connection"
+        elif isinstance(err, (json.JSONDecodeError, UnicodeDecodeError, NotACompletion,
+                              openai.APIResponseValidationError)):
+            outcome = "bad_json"
+        else:
+            raise err
+        records.append(self._record(role, attempt, "", "", None, start, sent, outcome, "transport", error))
+        self.accounting.transport_errors += 1
+        self._failures_in_a_row += 1
+        if self._failures_in_a_row >= opts.max_consecutive_failures:
+            raise EndpointDown(
+                f"stopped: {self._failures_in_a_row} requests in a row to {opts.base_url} failed without a "
+                f"single answer (cleaning.openai.max_consecutive_failures = {opts.max_consecutive_failures}); "
+                f"last error: {outcome}: {error}. Reports cleaned so far are cached; check that the server "
+                "is up at that URL, then rerun (only the rest is sent)", records,
+            )
+        return self._backoff(attempt)
 
     def _record(self, role: str, attempt: int, request_id: str, response_id: str, completion: _Completion | None,
-                start: float, sent: str, outcome: str) -> CallRecord:
+                start: float, sent: str, outcome: str, status: str = "ok", error: str = "") -> CallRecord:
         tokens_in = completion.tokens_in if completion else 0
         tokens_out = completion.tokens_out if completion else 0
         self.accounting.tokens_in += tokens_in
@@ -223,5 +279,5 @@ class ChatClient:
         return CallRecord(
             role=role, attempt=attempt, model=(completion.model if completion else "") or self.options.model,
             request_id=request_id, response_id=response_id, tokens_in=tokens_in, tokens_out=tokens_out,
-            latency_s=round(time.monotonic() - start, 4), time=sent, outcome=outcome,
+            latency_s=round(time.monotonic() - start, 4), time=sent, outcome=outcome, status=status, error=error,
         )

@@ -2,8 +2,16 @@
 
 INPUT is parquet or CSV with columns `report_id` and `text`; OUTPUT (parquet or CSV) gets the columns of
 `unix.cleaning.backends.OUTPUT_COLUMNS`. Defaults come from the `cleaning:` section of --config (when
-the file exists) and are overridden by the options below; the workflow rule calls the same code. The
-accounting is printed at the end and written beside OUTPUT (`<OUTPUT>.accounting.csv`).
+the file exists) and are overridden by the options below; the workflow rule calls the same code.
+Beside OUTPUT:
+- `<OUTPUT>.data_use.json`: the data-use decision (loopback, listed_local, acknowledged_remote, or
+  refused), written before any report is sent;
+- `<OUTPUT>.accounting.csv`: the accounting (also printed at the end);
+- `<OUTPUT>.llm_calls.parquet`: every request attempt, failed or not, with status and error.
+Exit status: 0 when at least one report was cleaned (failed reports are recorded and logged, not
+errors); 1 when reports were given but none was cleaned (outputs still written); 2 when the run could not
+start or had to stop: bad input or options, data use refused, the endpoint refused the key/model/URL, or
+the circuit breaker tripped (cleaning.openai.max_consecutive_failures; what was cleaned stays cached).
 """
 
 from __future__ import annotations
@@ -27,6 +35,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", help="model name, e.g. deepseek-chat")
     parser.add_argument("--api-key-env", help="NAME of the environment variable holding the API key")
     parser.add_argument("--requests-in-flight", type=int, help="most concurrent requests")
+    parser.add_argument("--max-consecutive-failures", type=int,
+                        help="stop after this many transport failures in a row (circuit breaker)")
     parser.add_argument("--cache-dir", help="cache directory (default: cleaning.cache_dir of the config)")
     parser.add_argument("--no-judge", action="store_true", help="skip the self-judgement call")
     parser.add_argument("--local-host", action="append", default=None,
@@ -51,35 +61,67 @@ def _options_from(args: argparse.Namespace):
         cache_dir = section.get("cache_dir", cache_dir)
     overrides = {
         "backend": args.backend, "base_url": args.base_url, "model": args.model, "api_key_env": args.api_key_env,
-        "requests_in_flight": args.requests_in_flight, "local_hosts": args.local_host,
+        "requests_in_flight": args.requests_in_flight,
+        "max_consecutive_failures": args.max_consecutive_failures, "local_hosts": args.local_host,
         "remote_acknowledgement": args.acknowledge_remote,
         "judge": False if args.no_judge else None, "retry_failed": True if args.retry_failed else None,
     }
     return CleaningOptions.from_config(section, **overrides), args.cache_dir or cache_dir
 
 
+def _write_data_use(decision, options, args: argparse.Namespace, out: Path) -> Path:
+    """Record the data-use decision beside OUTPUT (before any report text is sent)."""
+    import datetime as dt
+
+    path = out.with_name(out.name + ".data_use.json")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    record = {
+        **decision.to_dict(), "base_url": options.base_url if options.backend != "rules" else "",
+        "model": options.model if options.backend != "rules" else "", "local_hosts": list(options.local_hosts),
+        "remote_acknowledgement": options.remote_acknowledgement, "input": str(args.input), "output": str(out),
+        "time": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "command": "unix clean",
+    }
+    path.write_text(json.dumps(record, indent=2, sort_keys=True))
+    return path
+
+
 def run(args: argparse.Namespace) -> int:
     from unix.cleaning.accounting import accounting_table, format_accounting
-    from unix.cleaning.backends import CleaningError, clean_reports, read_report_table, write_table
-    from unix.cleaning.guard import DataUseError
+    from unix.cleaning.backends import (
+        CALL_COLUMNS, CleaningError, clean_reports, log_failures, read_report_table, require_cleaned, write_table,
+    )
+    from unix.cleaning.guard import DataUseError, check_data_use
     from unix.pipeline import setup_logging
 
+    import pandas as pd
+
     setup_logging()
+    logger = logging.getLogger("unix")
+    out = Path(args.out)
     try:
         options, cache_dir = _options_from(args)
         df = read_report_table(args.input)
+        decision = check_data_use(options)
+        data_use_path = _write_data_use(decision, options, args, out)
+        if not decision.allowed:
+            raise DataUseError(decision.explanation)
         result = clean_reports(df["report_id"].astype(str).tolist(), df["text"].tolist(), options,
                                cache_dir=cache_dir, progress=not args.no_progress)
     except (DataUseError, CleaningError, ValueError) as err:
-        logging.getLogger("unix").error("%s", err)
+        logger.error("%s", err)
         return 2
-    out = Path(args.out)
     write_table(result.table, out)
     row = result.accounting.row()
     write_table(accounting_table([row], ["unix clean"]), out.with_name(out.name + ".accounting.csv"))
+    write_table(pd.DataFrame(result.calls, columns=CALL_COLUMNS), out.with_name(out.name + ".llm_calls.parquet"))
     print(format_accounting(row))
-    print(json.dumps({"output": str(out), "data_use": result.data_use.to_dict() if result.data_use else None}))
-    # Failed reports are outcomes recorded in the table (raw text kept, flagged), not errors of the command.
+    print(json.dumps({"output": str(out), "data_use": decision.to_dict(), "data_use_record": str(data_use_path)}))
+    log_failures(result, "unix clean")
+    try:
+        require_cleaned(result, "unix clean")
+    except CleaningError as err:
+        logger.error("%s", err)
+        return 1
     return 0
 
 

@@ -3,7 +3,8 @@
 The PhysioNet Credentialed Data Use Agreement forbids giving the data to third parties, which includes
 sending it to an online API. Cleaning with the `openai` backend is therefore allowed without further
 ado only for an endpoint on loopback (127.0.0.0/8, ::1, localhost) or on a host the user listed in
-`cleaning.data_use.local_hosts` (their own GPU node). Any other host needs
+`cleaning.data_use.local_hosts` (their own GPU node; `host_matches`: `*` and `?` never cross a dot). Any
+other host needs
 `cleaning.data_use.remote_acknowledgement` set to exactly that host name; the decision is returned as a
 record that the workflow stores in provenance.
 """
@@ -58,6 +59,22 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def host_matches(host: str, pattern: str) -> bool:
+    """True when `host` matches a `local_hosts` pattern label by label, case-insensitively.
+
+    `*` and `?` (and `[...]`) match within one DNS label, never across a dot, and the pattern must cover the
+    whole name: "gpu-node-*" matches gpu-node-07 but not gpu-node-07.attacker.example.com, and
+    "gpu-node-*.cluster.example.edu" matches gpu-node-07.cluster.example.edu but not
+    gpu-node-07.evil.cluster.example.edu. A trailing dot (the DNS root) is ignored on both sides.
+    """
+    host_labels = host.lower().rstrip(".").split(".")
+    pattern_labels = pattern.strip().lower().rstrip(".").split(".")
+    if len(host_labels) != len(pattern_labels) or not all(pattern_labels):
+        return False
+    # fnmatchcase on one label: the label holds no dot, so no wildcard can reach past it.
+    return all(fnmatch.fnmatchcase(h, p) for h, p in zip(host_labels, pattern_labels))
+
+
 def _refusal(host: str) -> str:
     return (
         f"refusing to send report text to {host}: the endpoint is neither on loopback nor listed in "
@@ -81,7 +98,7 @@ def check_data_use(options: CleaningOptions) -> DataUseDecision:
     host = endpoint_host(options.base_url)
     if is_loopback(host):
         return DataUseDecision(options.backend, host, "loopback", True, f"{host} is a loopback address")
-    listed = [p for p in options.local_hosts if fnmatch.fnmatch(host, p.lower())]
+    listed = [p for p in options.local_hosts if host_matches(host, p)]
     if listed:
         return DataUseDecision(
             options.backend, host, "listed_local", True,

@@ -39,6 +39,9 @@ class CleaningOptions:
     """new requests after an answer that is empty or not in the FINDINGS/IMPRESSION format."""
     judge_retries: int = 1
     """new cleaning attempts after the judge rejects a cleaned report; then it is recorded as failed."""
+    max_consecutive_failures: int = 20
+    """circuit breaker: this many transport failures in a row (timeouts, refused or dropped connections, 5xx,
+    unreadable answers; no answer in between) stop the run with an error naming the endpoint."""
     backoff_base_s: float = 1.0
     """first backoff delay; it doubles per retry, with full jitter."""
     backoff_max_s: float = 60.0
@@ -48,7 +51,8 @@ class CleaningOptions:
     price_output_per_million: float = 0.42
     """USD per million completion tokens, for the cost estimate."""
     local_hosts: list[str] = field(default_factory=list)
-    """host names (fnmatch patterns) the user declares local, besides loopback (e.g. "gpu-node-*")."""
+    """host names the user declares local, besides loopback; `*` and `?` match within one DNS label
+    ("gpu-node-*" matches gpu-node-07, never gpu-node-07.attacker.example.com); see `guard.host_matches`."""
     remote_acknowledgement: str = ""
     """the host name of a remote endpoint the user accepts sending MIMIC text to (empty: none)."""
     retry_failed: bool = False
@@ -57,8 +61,9 @@ class CleaningOptions:
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:
             raise ValueError(f"cleaning.backend is {self.backend!r}; use one of {', '.join(BACKENDS)}")
-        if self.requests_in_flight < 1:
-            raise ValueError("cleaning.openai.requests_in_flight must be at least 1")
+        for name in ("requests_in_flight", "max_consecutive_failures"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"cleaning.openai.{name} must be at least 1, got {getattr(self, name)}")
         for name in ("max_retries", "malformed_retries", "judge_retries", "max_tokens"):
             if getattr(self, name) < 0:
                 raise ValueError(f"cleaning.openai.{name} must be >= 0, got {getattr(self, name)}")

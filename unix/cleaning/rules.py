@@ -72,6 +72,11 @@ _LIST_MARK = re.compile(r"(?:(?<=\s)|^)\(?\d{1,2}[.)]\s+(?=[A-Za-z])")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z(])")
 
 
+def known_headers() -> frozenset[str]:
+    """Every section header the rules cleaner knows (upper case), for `unix.cleaning.inputs`."""
+    return frozenset(_ALL_HEADERS)
+
+
 def split_sections(raw: str) -> list[tuple[str, str]]:
     """Split a raw report into (header, text) pairs in order; text before any header has header ""."""
     sections: list[tuple[str, list[str]]] = [("", [])]

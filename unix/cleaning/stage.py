@@ -20,17 +20,15 @@ from typing import Any, Sequence
 import pandas as pd
 
 from unix.cleaning.accounting import accounting_table, format_accounting
-from unix.cleaning.backends import OUTPUT_COLUMNS, clean_reports, write_table
+from unix.cleaning.backends import (
+    CALL_COLUMNS, OUTPUT_COLUMNS, clean_reports, log_failures, require_cleaned, write_table,
+)
 from unix.cleaning.guard import check_data_use
 from unix.cleaning.options import CleaningOptions
 
 log = logging.getLogger(__name__)
 
 REPORT_COLUMNS = ["report_id", "study_id", *OUTPUT_COLUMNS[1:]]
-CALL_COLUMNS = [
-    "cache_key", "from_cache", "role", "attempt", "model", "request_id", "response_id", "tokens_in", "tokens_out",
-    "latency_s", "time", "outcome",
-]
 
 
 def shard_names(n_shards: int) -> list[str]:
@@ -98,6 +96,8 @@ def clean_shard(split_path: str | os.PathLike, shard: str, n_shards: int, option
     calls = pd.DataFrame(result.calls, columns=CALL_COLUMNS)
     write_table(calls, out_calls)
     log.info("shard %s: %s", shard, format_accounting(row))
+    log_failures(result, f"shard {shard}")
+    require_cleaned(result, f"shard {shard}")
     return {
         "accounting": row, "retry_reasons": dict(result.accounting.retry_reasons),
         "data_use": result.data_use.to_dict() if result.data_use else None, "cleaner": result.identity,
