@@ -9,7 +9,8 @@ gets a wrong-format answer. A judge request is answered `VERDICT: PASS`, or `VER
 report contains JUDGE_REJECTS. A report containing ALWAYS_MALFORMED always gets a wrong-format answer.
 
 Faults: `faults` is a list of fault names given, in order, to the first requests that arrive:
-"429" (with Retry-After), "500", "401" (a wrong key), "slow" (answers after `slow_s`, longer than the client's timeout),
+"ok" (no fault: a normal answer), "429" (with Retry-After), "500", "400" (a request the server rejects),
+"401" (a wrong key), "slow" (answers after `slow_s`, longer than the client's timeout),
 "drop" (closes the connection without answering), "bad_json" (HTTP 200 with a body that is not JSON),
 "empty" (empty content), "wrong_format" (content that is not FINDINGS/IMPRESSION).
 """
@@ -28,7 +29,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from unix.cleaning.rules import clean_report_rules
 
-FAULTS = ("429", "500", "401", "slow", "drop", "bad_json", "empty", "wrong_format")
+FAULTS = ("ok", "429", "500", "400", "401", "slow", "drop", "bad_json", "empty", "wrong_format")
 
 
 class _Server(ThreadingHTTPServer):
@@ -81,6 +82,7 @@ class FakeOpenAIServer:
             self.requests += 1
             n = self.requests
             fault = self.faults.pop(0) if self.faults else None
+            fault = None if fault == "ok" else fault
             self.outcomes[fault or "ok"] += 1
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
@@ -132,6 +134,9 @@ class FakeOpenAIServer:
                     return
                 if fault == "500":
                     self._send(500, b'{"error": {"message": "internal error"}}')
+                    return
+                if fault == "400":
+                    self._send(400, b'{"error": {"message": "context length exceeded", "type": "invalid_request"}}')
                     return
                 if fault == "401":
                     self._send(401, b'{"error": {"message": "invalid api key", "type": "auth"}}')

@@ -189,6 +189,8 @@ def test_options_reject_mistakes_with_the_key_name():
         CleaningOptions(api_key_env="sk-abc-123")
     with pytest.raises(ValueError, match="requests_in_flight"):
         CleaningOptions(requests_in_flight=0)
+    with pytest.raises(ValueError, match="cleaning.openai.max_consecutive_failures"):
+        CleaningOptions(max_consecutive_failures=0)
     with pytest.raises(ValueError, match="unknown key"):
         CleaningOptions.from_config({"backend": "rules", "openai": {"modle": "x"}})
 
@@ -286,7 +288,7 @@ def test_label_drift_with_the_project_labeler():
 
 # -- `unix clean` with the rules backend -----------------------------------------------------------------
 
-def test_unix_clean_command_rules_csv(tmp_path, capsys):
+def test_unix_clean_command_rules_csv(tmp_path, capsys, restore_logging):
     from unix.cli import main
 
     src = tmp_path / "reports.csv"
@@ -321,3 +323,94 @@ def test_completion_parser_reads_the_recorded_fields_and_rejects_other_json():
             _Completion.from_json(other)
     with pytest.raises(_json.JSONDecodeError):
         _Completion.from_json(b"{not json")
+
+
+@pytest.fixture
+def restore_logging():
+    """`unix clean` in-process points the root logger at this test's (captured) stderr: undo that after."""
+    import logging
+
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
+
+# -- inputs that are never sent ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("text, reason", [
+    (None, "null text"), (float("nan"), "null text"), (pd.NA, "null text"),
+    ("", "empty text"), (" \n\t ", "whitespace-only text"),
+    ("___", "only de-identification placeholders (___)"), ("  ___ ___\n___  ", "only de-identification placeholders"),
+    ("FINAL REPORT\n FINDINGS:\n\n IMPRESSION:\n", "only section headers"),
+    ("findings:\n impression: ___", "only section headers"),
+    ("                                 FINAL REPORT\n EXAMINATION:  ___\n INDICATION: ___\n COMPARISON: ___",
+     "only section headers"),
+    ("PA AND LATERAL CHEST RADIOGRAPHS:\n\n ______________________________\n", "only section headers"),
+    ("No pneumothorax.", ""), ("FINDINGS: ___ No effusion.", ""), ("FINAL REPORT\n TECHNIQUE: PA and lateral.", ""),
+    ("IMPRESSION: 1.", ""), (MIMIC_STYLE, ""),
+])
+def test_empty_input_reason(text, reason):
+    from unix.cleaning.inputs import empty_input_reason
+
+    got = empty_input_reason(text)
+    assert got.startswith(reason) and bool(got) == bool(reason), (text, got)
+
+
+def test_empty_inputs_are_kept_with_their_raw_text_and_counted():
+    texts = pd.Series([MIMIC_STYLE, pd.NA, "   ", "___", "FINAL REPORT\n FINDINGS:\n IMPRESSION:"], dtype="string")
+    result = clean_reports(list("abcde"), texts.tolist(), CleaningOptions(), progress=False)
+    table = result.table.set_index("report_id")
+    assert table["status"].tolist() == ["cleaned", "skipped", "skipped", "skipped", "skipped"]
+    skipped = table.loc[list("bcde")]
+    assert skipped["failure_reason"].str.startswith("empty_input: ").all() and skipped["flagged"].all()
+    assert table.loc["b", "failure_reason"] == "empty_input: null text" and table.loc["b", "raw_text"] == ""
+    assert (skipped["cleaned_text"] == skipped["raw_text"]).all() and (skipped["cache_key"] == "").all()
+    assert table.loc["e", "raw_text"] == "FINAL REPORT\n FINDINGS:\n IMPRESSION:"
+    assert "<NA>" not in table.to_string()
+    row = result.accounting.row()
+    assert (row["reports"], row["empty_input"], row["cleaned"], row["failed"], row["flagged"]) == (5, 4, 1, 0, 4)
+
+
+def test_unix_clean_exits_non_zero_when_nothing_is_cleaned(tmp_path, capsys, restore_logging):
+    from unix.cli import main
+
+    out = tmp_path / "out.parquet"
+    for texts in (["", "___"], ["FINAL REPORT\n TECHNIQUE: PA.", ""]):  # all empty; failed and empty
+        src = tmp_path / "in.parquet"
+        pd.DataFrame({"report_id": ["1", "2"], "text": texts}).to_parquet(src)
+        assert main(["clean", str(src), "--out", str(out), "--no-progress", "--config", str(tmp_path / "no.yaml")]) == 1
+        assert pd.read_parquet(out)["status"].tolist()[1] == "skipped"  # the table is written all the same
+    assert "none of the 2 report(s) was cleaned" in capsys.readouterr().err
+
+
+def test_local_hosts_patterns_never_cross_a_dot():
+    from unix.cleaning.guard import host_matches
+
+    assert host_matches("gpu-node-07", "gpu-node-*") and host_matches("GPU-NODE-07", "gpu-node-*")
+    assert host_matches("gpu-node-07.cluster.example.edu", "gpu-node-*.cluster.example.edu")
+    assert host_matches("10.1.2.3", "10.1.2.*") and host_matches("gpu-node-7", "gpu-node-?")
+    for host, pattern in [("gpu-node-07.attacker.example.com", "gpu-node-*"),
+                          ("gpu-node-07.evil.cluster.example.edu", "gpu-node-*.cluster.example.edu"),
+                          ("10.1.2.3.evil.example.com", "10.1.2.*"), ("a.b", "*"), ("gpu-node-7x", "gpu-node-?")]:
+        assert not host_matches(host, pattern), (host, pattern)
+    attacked = check_data_use(CleaningOptions(backend="openai", local_hosts=["gpu-node-*"],
+                                              base_url="http://gpu-node-07.attacker.example.com:8000/v1"))
+    assert attacked.decision == "refused"
+
+
+def test_the_readme_local_hosts_example_is_safe():
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = readme[readme.index("## Report cleaning"):]
+    url = re.search(r"base_url: (http://\S+?)`", section).group(1)
+    patterns = json.loads(re.search(r"local_hosts: (\[[^\]]*\])", section).group(1))
+    options = CleaningOptions(backend="openai", base_url=url, local_hosts=patterns)
+    assert check_data_use(options).decision == "listed_local"
+    host = url.split("//")[1].split(":")[0]
+    for evil in (f"{host}.attacker.example.com", f"{host}.example.com", f"evil.{host}"):
+        bad = CleaningOptions(backend="openai", base_url=f"http://{evil}:8000/v1", local_hosts=patterns)
+        assert check_data_use(bad).decision == "refused", evil

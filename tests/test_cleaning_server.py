@@ -135,7 +135,7 @@ def test_wrong_key_stops_the_run_without_printing_it(tmp_path, key):
     assert key not in str(err.value)
 
 
-def test_unix_clean_command_against_loopback(tmp_path, key, capsys):
+def test_unix_clean_command_against_loopback(tmp_path, key, capsys, restore_logging):
     from unix.cli import main
 
     ids, texts = _reports(6)
@@ -209,3 +209,160 @@ def test_cached_failures_are_resent_only_when_asked(tmp_path, key):
         retry = CleaningOptions(**{**options.to_dict(), "retry_failed": True})
         again = clean_reports(ids, texts, retry, cache_dir=tmp_path, progress=False)
     assert server.requests == 8 and again.accounting.cache_hits == 2
+
+
+@pytest.fixture
+def restore_logging():
+    """`unix clean` in-process points the root logger at this test's (captured) stderr: undo that after."""
+    import logging
+
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
+
+# -- inputs never sent, the circuit breaker, records of every attempt --------------------------------------
+
+def test_null_and_contentless_reports_are_never_sent(tmp_path, key):
+    ids, texts = _reports(2)
+    column = pd.Series(texts + [pd.NA, "", "  \n ", "___  ___", "FINAL REPORT\n FINDINGS:\n IMPRESSION: ___"],
+                       dtype="string")
+    ids = ids + ["null", "empty", "blank", "deid", "headers"]
+    with FakeOpenAIServer() as server:
+        result = clean_reports(ids, column.tolist(), _options(server.base_url), cache_dir=tmp_path, progress=False)
+    assert server.requests == 4 and sorted(server.clean_reports) == sorted(texts)  # clean + judge, 2 reports
+    table = result.table.set_index("report_id")
+    assert table.loc[ids[:2], "status"].tolist() == ["cleaned", "cleaned"]
+    assert (table.loc[ids[2:], "status"] == "skipped").all()
+    assert table.loc[ids[2:], "failure_reason"].str.startswith("empty_input: ").all()
+    assert table.loc["deid", "cleaned_text"] == "___  ___"
+    assert result.accounting.row()["empty_input"] == 5 and result.accounting.requests_sent == 4
+
+
+def _free_loopback_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_unix_clean_against_a_dead_port_stops_within_seconds(tmp_path, key):
+    import subprocess
+    import sys
+
+    ids, texts = _reports(20)
+    src = tmp_path / "in.parquet"
+    pd.DataFrame({"report_id": ids, "text": texts}).to_parquet(src)
+    url = f"http://127.0.0.1:{_free_loopback_port()}/v1"  # nothing listens there
+    # The shipped defaults (config.yaml): 16 in flight, 6 retries, 1-60 s backoff, breaker at 20.
+    cmd = [sys.executable, "-m", "unix.cli", "clean", str(src), "--out", str(tmp_path / "out.parquet"),
+           "--backend", "openai", "--base-url", url, "--model", "fake-deepseek", "--api-key-env", "UNIX_TEST_KEY",
+           "--cache-dir", str(tmp_path / "cache"), "--no-progress", "--config", "config.yaml"]
+    start = time.monotonic()
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=Path(__file__).resolve().parents[1])
+    elapsed = time.monotonic() - start
+    print(f"unix clean, 20 reports, dead endpoint: exit {proc.returncode} after {elapsed:.1f} s")
+    assert proc.returncode == 2, proc.stderr
+    assert elapsed < 30, elapsed
+    assert f"requests in a row to {url} failed" in proc.stderr and "max_consecutive_failures = 20" in proc.stderr
+    assert "last error: connection: APIConnectionError" in proc.stderr and "refused" in proc.stderr.lower()
+    assert not (tmp_path / "out.parquet").exists()
+
+
+def test_the_circuit_breaker_keeps_what_was_cleaned(tmp_path, key):
+    ids, texts = _reports(8)
+    with FakeOpenAIServer(faults=["ok"] * 3 + ["500"] * 50) as server:
+        options = _options(server.base_url, judge=False, requests_in_flight=1, max_retries=10,
+                           max_consecutive_failures=5)
+        with pytest.raises(CleaningError) as err:
+            clean_reports(ids, texts, options, cache_dir=tmp_path / "cache", progress=False)
+        assert server.requests == 3 + 5  # stopped at once: no retry cycle for the other reports
+        message = str(err.value)
+        assert server.base_url in message and "last error: http_500" in message and "5 requests in a row" in message
+        assert len(list((tmp_path / "cache").rglob("*.json"))) == 3
+        server.faults.clear()  # the endpoint is back
+        again = clean_reports(ids, texts, options, cache_dir=tmp_path / "cache", progress=False)
+    assert again.accounting.cache_hits == 3 and server.requests == 8 + 5
+    assert (again.table["status"] == "cleaned").all()
+
+
+def test_a_flaky_endpoint_below_the_breaker_finishes(tmp_path, key):
+    ids, texts = _reports(6)
+    with FakeOpenAIServer(faults=["500", "drop", "500", "ok", "500", "drop", "500"]) as server:
+        options = _options(server.base_url, judge=False, requests_in_flight=1, max_consecutive_failures=4)
+        result = clean_reports(ids, texts, options, cache_dir=tmp_path, progress=False)
+    assert (result.table["status"] == "cleaned").all() and result.accounting.transport_errors == 6
+
+
+def test_every_attempt_is_recorded_with_status_and_error(tmp_path, key):
+    ids, texts = _reports(4)
+    texts[3] = "FINDINGS: JUDGE_REJECTS small left effusion."
+    # requests_in_flight=1: report 0 gets the 400, report 1 three 500s (retries exhausted), report 2 one
+    # wrong-format answer and then a good one; report 3 is rejected by the judge.
+    faults = ["400", "500", "500", "500", "wrong_format"]
+    with FakeOpenAIServer(faults=faults) as server:
+        options = _options(server.base_url, requests_in_flight=1, max_retries=2, judge_retries=0)
+        result = clean_reports(ids, texts, options, cache_dir=tmp_path, progress=False)
+        sent = server.requests
+    assert result.table["status"].tolist() == ["failed", "failed", "cleaned", "failed"]
+    calls = pd.DataFrame(result.calls)
+    assert len(calls) == sent == result.accounting.requests_sent  # none missing, failed or not
+    key_of = dict(zip(ids, result.table["cache_key"]))
+    by_report = {rid: calls[calls["cache_key"] == key_of[rid]] for rid in ids}
+    assert by_report[ids[0]][["outcome", "status"]].values.tolist() == [["http_400", "rejected"]]
+    assert "context length exceeded" in by_report[ids[0]]["error"].item()
+    assert by_report[ids[1]]["status"].tolist() == ["transport"] * 3
+    assert by_report[ids[1]]["error"].str.contains("500").all()
+    assert by_report[ids[2]]["status"].tolist() == ["malformed", "ok", "ok"]  # clean (bad, good), judge
+    assert "no FINDINGS: or IMPRESSION: section" in by_report[ids[2]]["error"].iloc[0]
+    assert by_report[ids[3]]["status"].tolist() == ["ok", "judge_fail"]
+    assert by_report[ids[3]]["error"].iloc[1] == "the cleaned report drops a finding."
+    assert (calls.loc[calls["status"] == "ok", "error"] == "").all()
+
+
+def test_progress_bar_counts_failures_live(tmp_path, key, capsys):
+    ids, texts = _reports(3)
+    texts[0] = texts[1] = "FINDINGS: JUDGE_REJECTS small left effusion."
+    with FakeOpenAIServer(faults=["500"]) as server:
+        clean_reports(ids, texts, _options(server.base_url, judge_retries=0, requests_in_flight=1),
+                      cache_dir=tmp_path, progress=True)
+    bar = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "fail=2" in bar and "err=1" in bar, bar
+
+
+def test_unix_clean_records_the_data_use_decision_and_every_call(tmp_path, key, monkeypatch, capsys,
+                                                                 restore_logging):
+    import json
+
+    from unix.cleaning import guard
+    from unix.cli import main
+
+    ids, texts = _reports(3)
+    texts[2] = "FINDINGS: ALWAYS_MALFORMED small left effusion."
+    src = tmp_path / "in.parquet"
+    pd.DataFrame({"report_id": ids, "text": texts}).to_parquet(src)
+    out = tmp_path / "out.parquet"
+    record = tmp_path / "out.parquet.data_use.json"
+    # The guard treats 127.0.0.1 as remote here, so the acknowledged-remote path runs without any traffic
+    # leaving loopback.
+    monkeypatch.setattr(guard, "is_loopback", lambda host: False)
+    with FakeOpenAIServer(faults=["500"]) as server:
+        argv = ["clean", str(src), "--out", str(out), "--backend", "openai", "--base-url", server.base_url,
+                "--model", "fake-deepseek", "--api-key-env", "UNIX_TEST_KEY", "--cache-dir", str(tmp_path / "c"),
+                "--no-progress", "--no-judge", "--config", str(tmp_path / "none.yaml")]
+        assert main(argv) == 2 and server.requests == 0  # refused before sending
+        refused = json.loads(record.read_text())
+        assert refused["decision"] == "refused" and refused["allowed"] is False
+        assert main(argv + ["--acknowledge-remote", "127.0.0.1"]) == 0  # one report failed: not an error
+        sent, url = server.requests, server.base_url
+    decision = json.loads(record.read_text())
+    assert decision["decision"] == "acknowledged_remote" and decision["allowed"] is True
+    assert decision["endpoint_host"] == "127.0.0.1" and decision["remote_acknowledgement"] == "127.0.0.1"
+    assert decision["base_url"] == url and decision["output"] == str(out) and decision["time"]
+    calls = pd.read_parquet(tmp_path / "out.parquet.llm_calls.parquet")
+    assert len(calls) == sent and calls["status"].value_counts().to_dict() == {"ok": 2, "malformed": 3, "transport": 1}
+    assert "1 of 3 report(s) failed" in capsys.readouterr().err
+    assert _files_containing(tmp_path, key) == []

@@ -151,11 +151,14 @@ def _now_iso() -> str:
 
 
 def describe_error(err: BaseException) -> str:
-    """One line naming an exception and its cause (e.g. the refused connection behind "Connection error.")."""
+    """One line naming an exception and its root cause (e.g. the refused connection behind "Connection error.")."""
     text = f"{type(err).__name__}: {err}"
-    cause = err.__cause__ or err.__context__
-    if cause is not None and str(cause) and str(cause) not in text:
-        text += f" ({type(cause).__name__}: {cause})"
+    root, seen = err, {id(err)}
+    while (nxt := root.__cause__ or root.__context__) is not None and id(nxt) not in seen:
+        root = nxt
+        seen.add(id(root))
+    if root is not err and str(root) not in text:
+        text += f" ({type(root).__name__}: {root})"
     return text[:300]
 
 
