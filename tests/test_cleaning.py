@@ -414,3 +414,17 @@ def test_the_readme_local_hosts_example_is_safe():
     for evil in (f"{host}.attacker.example.com", f"{host}.example.com", f"evil.{host}"):
         bad = CleaningOptions(backend="openai", base_url=f"http://{evil}:8000/v1", local_hosts=patterns)
         assert check_data_use(bad).decision == "refused", evil
+
+
+def test_a_shard_that_cleans_nothing_fails(tmp_path):
+    from unix.cleaning.backends import CleaningError
+    from unix.cleaning.stage import clean_shard
+
+    split = tmp_path / "split.parquet"
+    pd.DataFrame({"study_id": [1, 2], "report_text": ["FINAL REPORT\n TECHNIQUE: PA.", None]}).to_parquet(split)
+    outs = {name: tmp_path / f"000.{name}" for name in ("table.parquet", "accounting.csv", "calls.parquet")}
+    with pytest.raises(CleaningError, match="shard 000: none of the 2 report"):
+        clean_shard(split, "000", 1, CleaningOptions(), tmp_path / "cache", *outs.values(), progress=False)
+    pd.DataFrame({"study_id": [1, 2], "report_text": [MIMIC_STYLE, None]}).to_parquet(split)
+    clean_shard(split, "000", 1, CleaningOptions(), tmp_path / "cache", *outs.values(), progress=False)
+    assert pd.read_parquet(outs["table.parquet"])["status"].tolist() == ["cleaned", "skipped"]

@@ -67,6 +67,8 @@ def test_cleaning_workflow_openai_backend_resumes_from_cache(tmp_path, monkeypat
         assert prov["extra"]["llm_calls"]["calls"] == sent
         calls = pd.read_parquet(results / "llm_calls.parquet")
         assert len(calls) == sent and set(calls.loc[calls["outcome"] == "ok", "role"]) == {"clean", "judge"}
+        assert {"ok", "rate_limited", "transport", "malformed"} <= set(calls["status"])  # failed attempts too
+        assert prov["extra"]["llm_calls"]["by_status"]["transport"] >= 1
         drift = json.loads((results / "label_drift.json").read_text())
         assert drift["compared"] == len(studies)
 

@@ -1,9 +1,10 @@
 """The cleaning stage of the workflow: scatter the reports into shards, clean each, gather, audit.
 
 - `check_data_use`: the data-use decision, written to results/cleaning/data_use.json (stops on refusal);
-- `clean_shard`: the reports of one shard (stable hash of report_id) of the understanding split;
+- `clean_shard`: the reports of one shard (stable hash of report_id) of the understanding split; a shard
+  whose reports all failed (or were empty) fails the job (`backends.require_cleaned`);
 - `gather_shards`: the contract table results/cleaning/reports.parquet, the accounting table (one row per
-  shard plus the total) and the table of every LLM call behind it;
+  shard plus the total) and the table of every LLM request attempt behind it, failed or not;
 - `audit_drift`: the label-drift table and its summary.
 Each returns a dict that `unix.pipeline.run_step` stores in the outputs' provenance records.
 """
@@ -130,6 +131,8 @@ def gather_shards(tables: Sequence[str], accountings: Sequence[str], calls: Sequ
         "llm_calls": {
             "table": str(out_calls),
             "calls": int(len(call_table)),
+            "by_status": {str(k): int(v) for k, v in call_table["status"].value_counts().items()}
+            if "status" in call_table else {},
             "models": sorted(set(ok_calls["model"])) if len(ok_calls) else [],
             "first": str(call_table["time"].min()) if len(call_table) else None,
             "last": str(call_table["time"].max()) if len(call_table) else None,
