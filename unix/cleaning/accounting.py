@@ -15,8 +15,9 @@ from typing import Any
 import pandas as pd
 
 COLUMNS = [
-    "reports", "empty_input", "cache_hits", "cleaned", "failed", "flagged", "requests_sent", "retries", "failures_transport",
-    "failures_malformed", "failures_judge", "failures_other", "tokens_in", "tokens_out", "estimated_cost_usd",
+    "reports", "empty_input", "cache_hits", "cleaned", "failed", "flagged", "requests_sent", "retries",
+    "failures_transport", "failures_malformed", "failures_judge", "failures_other", "tokens_in", "tokens_out",
+    "estimated_cost_usd",
 ]
 
 
@@ -47,8 +48,9 @@ class Accounting:
     def row(self) -> dict[str, Any]:
         """One row of the accounting table."""
         return {
-            "reports": self.reports, "empty_input": self.empty_input, "cache_hits": self.cache_hits, "cleaned": self.cleaned, "failed": self.failed,
-            "flagged": self.flagged, "requests_sent": self.requests_sent, "retries": self.retries,
+            "reports": self.reports, "empty_input": self.empty_input, "cache_hits": self.cache_hits,
+            "cleaned": self.cleaned, "failed": self.failed, "flagged": self.flagged,
+            "requests_sent": self.requests_sent, "retries": self.retries,
             "failures_transport": self.failure_kinds["transport"],
             "failures_malformed": self.failure_kinds["malformed"], "failures_judge": self.failure_kinds["judge"],
             "failures_other": sum(v for k, v in self.failure_kinds.items()
