@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from fake_openai_server import FakeOpenAIServer
 
-from unix.cleaning.backends import CleaningError, clean_reports
+from unix.cleaning.backends import CleaningError, CleaningStopped, clean_reports
 from unix.cleaning.options import CleaningOptions
 from unix.cleaning.rules import clean_report_rules
 from unix.pipeline import setup_logging
@@ -270,6 +270,16 @@ def test_unix_clean_against_a_dead_port_stops_within_seconds(tmp_path, key):
     assert f"requests in a row to {url} failed" in proc.stderr and "max_consecutive_failures = 20" in proc.stderr
     assert "last error: connection: APIConnectionError" in proc.stderr and "refused" in proc.stderr.lower()
     assert not (tmp_path / "out.parquet").exists()
+    # The attempts of the stopped run are recorded all the same, one row each, and nothing claims success.
+    accounting = pd.read_csv(tmp_path / "out.parquet.accounting.csv").set_index("run")
+    row = accounting.loc["unix clean (stopped)"]
+    assert row["cleaned"] == 0 and row["failed"] == row["failures_other"] == 20 and row["cache_hits"] == 0
+    calls = pd.read_parquet(tmp_path / "out.parquet.llm_calls.parquet")
+    assert len(calls) == row["requests_sent"] >= 20 and not calls["from_cache"].any()
+    refused = calls[calls["status"] == "transport"]
+    assert len(refused) >= 20 and (refused["outcome"] == "connection").all()
+    assert refused["error"].str.lower().str.contains("refused").all()
+    assert set(calls["status"]) <= {"transport", "cancelled"}  # cancelled: in flight when the breaker tripped
 
 
 def test_the_circuit_breaker_keeps_what_was_cleaned(tmp_path, key):
@@ -277,16 +287,71 @@ def test_the_circuit_breaker_keeps_what_was_cleaned(tmp_path, key):
     with FakeOpenAIServer(faults=["ok"] * 3 + ["500"] * 50) as server:
         options = _options(server.base_url, judge=False, requests_in_flight=1, max_retries=10,
                            max_consecutive_failures=5)
-        with pytest.raises(CleaningError) as err:
+        with pytest.raises(CleaningStopped) as err:
             clean_reports(ids, texts, options, cache_dir=tmp_path / "cache", progress=False)
         assert server.requests == 3 + 5  # stopped at once: no retry cycle for the other reports
         message = str(err.value)
         assert server.base_url in message and "last error: http_500" in message and "5 requests in a row" in message
         assert len(list((tmp_path / "cache").rglob("*.json"))) == 3
+        # Every request the server received is one record of the stopped run.
+        stopped = err.value.result
+        calls = pd.DataFrame(stopped.calls)
+        assert len(calls) == server.requests == stopped.accounting.requests_sent
+        assert calls["status"].tolist() == ["ok"] * 3 + ["transport"] * 5
+        assert calls["outcome"].tolist() == ["ok"] * 3 + ["http_500"] * 5
+        assert calls["attempt"].tolist() == [0, 0, 0, 0, 1, 2, 3, 4]  # report 4's attempts, then the stop
+        row = stopped.accounting.row()
+        assert (row["cleaned"], row["failed"], row["failures_other"]) == (3, 5, 5)
+        assert stopped.table["failure_reason"].str.startswith("stopped: ").sum() == 5
         server.faults.clear()  # the endpoint is back
         again = clean_reports(ids, texts, options, cache_dir=tmp_path / "cache", progress=False)
     assert again.accounting.cache_hits == 3 and server.requests == 8 + 5
     assert (again.table["status"] == "cleaned").all()
+
+
+def test_a_stop_records_the_requests_it_cancels(tmp_path, key):
+    ids, texts = _reports(2)
+    # Two requests at once: the first to arrive hangs, the second gets a 500, which trips the breaker (1)
+    # while the first is still in flight.
+    with FakeOpenAIServer(faults=["slow", "500"], slow_s=3.0) as server:
+        options = _options(server.base_url, judge=False, requests_in_flight=2, max_consecutive_failures=1,
+                           timeout_s=10.0)
+        with pytest.raises(CleaningStopped) as err:
+            clean_reports(ids, texts, options, cache_dir=tmp_path, progress=False)
+        received = server.requests
+    calls = pd.DataFrame(err.value.result.calls).set_index("status")
+    assert received == 2 and len(calls) == 2
+    assert sorted(calls.index) == ["cancelled", "transport"]
+    assert calls.loc["cancelled", "outcome"] == "cancelled" and calls.loc["transport", "outcome"] == "http_500"
+    assert calls.loc["cancelled", "error"].startswith("the run stopped")
+    assert calls.loc["cancelled", "latency_s"] < 2.0  # cut short at the stop, not waited for (3 s)
+    assert err.value.result.table["status"].tolist() == ["failed", "failed"]
+    assert not list(tmp_path.rglob("*.json"))  # nothing cached
+
+
+def test_a_refused_key_writes_the_attempts_of_unix_clean(tmp_path, key, restore_logging):
+    from unix.cli import main
+
+    ids, texts = _reports(4)
+    src, out = tmp_path / "in.parquet", tmp_path / "out.parquet"
+    pd.DataFrame({"report_id": ids, "text": texts}).to_parquet(src)
+    with FakeOpenAIServer(faults=["ok", "401"]) as server:
+        argv = ["clean", str(src), "--out", str(out), "--backend", "openai", "--base-url", server.base_url,
+                "--model", "fake-deepseek", "--api-key-env", "UNIX_TEST_KEY", "--cache-dir", str(tmp_path / "c"),
+                "--no-progress", "--no-judge", "--requests-in-flight", "1", "--config", str(tmp_path / "none.yaml")]
+        out.write_text("an output of an earlier run")
+        assert main(argv) == 2
+        assert server.requests == 2
+        assert not out.exists()  # removed: the files beside it describe this run
+        calls = pd.read_parquet(tmp_path / "out.parquet.llm_calls.parquet")
+        assert calls[["outcome", "status"]].values.tolist() == [["ok", "ok"], ["http_401", "endpoint_refused"]]
+        row = pd.read_csv(tmp_path / "out.parquet.accounting.csv").set_index("run").loc["unix clean (stopped)"]
+        assert (row["cleaned"], row["failed"], row["requests_sent"]) == (1, 3, 2)
+        # The cleaned report stays cached: the rerun sends only the other three.
+        assert main(argv) == 0 and server.requests == 2 + 3
+    calls = pd.read_parquet(tmp_path / "out.parquet.llm_calls.parquet")
+    assert calls["from_cache"].tolist() == [True, False, False, False]
+    assert _files_containing(tmp_path, key) == []
 
 
 def test_a_flaky_endpoint_below_the_breaker_finishes(tmp_path, key):

@@ -1,4 +1,10 @@
-"""Rule clean_reports: clean one shard of the understanding split's reports (rules or an LLM endpoint)."""
+"""Rule clean_reports: clean one shard of the understanding split's reports (rules or an LLM endpoint).
+
+A failed shard leaves its request attempts beside its log (`{shard}.llm_calls.parquet`): Snakemake deletes
+the declared outputs of a failed job, but not its log directory.
+"""
+
+from pathlib import Path
 
 from unix.cleaning.options import CleaningOptions
 from unix.cleaning.stage import clean_shard
@@ -16,6 +22,7 @@ def main(smk) -> dict:
         out_accounting=smk.output.accounting,
         out_calls=smk.output.calls,
         seed=int(smk.params.seed),
+        failed_calls=Path(smk.log[0]).with_suffix(".llm_calls.parquet"),
     )
 
 

@@ -14,8 +14,11 @@ label-drift audit via `drift`); `command` is `unix clean`.
 Entry point: `clean_reports(report_ids, texts, CleaningOptions(...), cache_dir=...)`.
 """
 
-from unix.cleaning.backends import CleaningError, CleaningResult, clean_reports
+from unix.cleaning.backends import CleaningError, CleaningResult, CleaningStopped, clean_reports
 from unix.cleaning.guard import DataUseError, check_data_use
 from unix.cleaning.options import CleaningOptions
 
-__all__ = ["CleaningError", "CleaningOptions", "CleaningResult", "DataUseError", "check_data_use", "clean_reports"]
+__all__ = [
+    "CleaningError", "CleaningOptions", "CleaningResult", "CleaningStopped", "DataUseError", "check_data_use",
+    "clean_reports",
+]

@@ -13,8 +13,10 @@ self-judgement call; a rejected cleaning is redone up to `judge_retries` times, 
 Finished reports are cached at once (see `cache`; written in a thread, off the event loop); transport
 failures (retries exhausted) are not cached, so the next run resends exactly those. Every attempt, failed
 or not, is in `CleaningResult.calls` with its status and error (`client.CallRecord`). When the circuit
-breaker trips (`client.EndpointDown`), or the endpoint refuses the key, model or URL, `clean_reports`
-raises CleaningError at once; what was cleaned before stays cached.
+breaker trips (`client.EndpointDown`), or the endpoint refuses the key, model or URL, the run stops at once
+(requests in flight are cancelled and recorded `cancelled`) and `clean_reports` raises `CleaningStopped`,
+whose `result` holds the accounting and every attempt made; the reports it did not finish are `failed`
+with failure_kind `stopped` there (never cached). What was cleaned before stays cached.
 
 A run that cleans nothing although it was given reports is an error for its callers (`require_cleaned`:
 `unix clean` exits non-zero, a workflow shard fails); partial failure is not, but is logged with counts
@@ -74,6 +76,18 @@ class CleaningResult:
     """what the cache keys hash besides the raw text (prompt versions, model, sampling)."""
 
 
+class CleaningStopped(CleaningError):
+    """The run had to stop (circuit breaker, or the endpoint refused the key/model/URL).
+
+    `result` is what it did: its accounting and every attempt (`calls`), for the records; its table is
+    not a cleaning result (unfinished reports are `failed`, failure_reason `stopped: ...`) and is not written.
+    """
+
+    def __init__(self, message: str, result: CleaningResult):
+        super().__init__(message)
+        self.result = result
+
+
 def cleaner_identity(options: CleaningOptions) -> dict[str, Any]:
     """Everything besides the raw text that determines a cleaned report (hashed into cache keys)."""
     if options.backend == "rules":
@@ -113,12 +127,12 @@ def _entry(status: str, cleaned: str, kind: str, reason: str, calls: list, judge
 
 
 async def _clean_one(client, raw: str, options: CleaningOptions, acct: Accounting,
-                     identity: dict[str, Any], raw_sha: str) -> dict[str, Any]:
+                     identity: dict[str, Any], raw_sha: str, calls: list) -> dict[str, Any]:
+    """Clean one report; every attempt is appended to `calls` as it is made (also when this is cancelled)."""
     from unix.cleaning.client import RequestRejected, TransportFailure
 
     clean_prompt = P.load_prompt(P.CLEAN_PROMPT)
     judge_prompt = P.load_prompt(P.JUDGE_PROMPT)
-    calls: list = []
 
     def fail(kind: str, reason: str, judge: dict | None = None) -> dict[str, Any]:
         return _entry("failed", "", kind, reason, calls, judge, identity, raw_sha)
@@ -126,8 +140,7 @@ async def _clean_one(client, raw: str, options: CleaningOptions, acct: Accountin
     async def ask(messages, role: str, parse):
         reason = ""
         for attempt in range(options.malformed_retries + 1):
-            content, records = await client.chat(messages, role)
-            calls.extend(records)
+            content, records = await client.chat(messages, role, sink=calls)
             try:
                 return parse(content), ""
             except P.MalformedAnswer as err:
@@ -161,17 +174,17 @@ async def _clean_one(client, raw: str, options: CleaningOptions, acct: Accountin
         return fail("judge", f"self-judgement rejected {len(reasons)} cleaning(s): {reasons[-1]}",
                     {"passed": False, "reason": reasons[-1]})
     except TransportFailure as err:
-        calls.extend(err.records)
         entry = fail("transport", str(err))
         entry["cacheable"] = False
         return entry
     except RequestRejected as err:
-        calls.extend(err.records)
         return fail("rejected", str(err))
 
 
 async def _run_openai(pending: dict[str, str], options: CleaningOptions, cache: ResultCache, acct: Accounting,
-                      api_key: str, identity: dict[str, Any], on_done, rng: random.Random) -> dict[str, dict]:
+                      api_key: str, identity: dict[str, Any], on_done,
+                      rng: random.Random) -> tuple[dict[str, dict], str]:
+    """Clean the pending reports; return (entries, "") or, when the run stopped, (entries, why)."""
     # Imported here: `openai` takes about a second to import, which a fully cached rerun never needs.
     from unix.cleaning.cache import text_sha256
     from unix.cleaning.client import ChatClient, EndpointError
@@ -181,6 +194,8 @@ async def _run_openai(pending: dict[str, str], options: CleaningOptions, cache: 
     for item in pending.items():
         queue.put_nowait(item)
     results: dict[str, dict] = {}
+    why = ""  # why the run stopped
+    attempts: dict[str, list] = {}  # the attempts of every report started, finished or not
 
     async def worker() -> None:
         while True:
@@ -188,14 +203,15 @@ async def _run_openai(pending: dict[str, str], options: CleaningOptions, cache: 
                 key, raw = queue.get_nowait()
             except asyncio.QueueEmpty:
                 return
-            entry = await _clean_one(client, raw, options, acct, identity, text_sha256(raw))
+            calls = attempts[key] = []
+            entry = await _clean_one(client, raw, options, acct, identity, text_sha256(raw), calls)
+            results[key] = entry  # finished (a stop while it is being cached below does not undo the write)
             if entry.pop("cacheable", True):
                 # In a thread: creating a file can take milliseconds on a busy or network file system,
                 # and on the event loop it would hold back every response that arrived meanwhile. Awaited
                 # before the worker's next request, so a killed run loses at most `requests_in_flight`
                 # answers (requests in flight or entries being written, never both for one worker).
                 await asyncio.to_thread(cache.put, key, entry)
-            results[key] = entry
             on_done(key, entry)
 
     try:
@@ -204,10 +220,14 @@ async def _run_openai(pending: dict[str, str], options: CleaningOptions, cache: 
             for _ in range(min(options.requests_in_flight, len(pending))):
                 group.create_task(worker())
     except* EndpointError as eg:
-        raise CleaningError(str(eg.exceptions[0])) from None
+        why = str(eg.exceptions[0])
     finally:
         await client.close()
-    return results
+    for key, raw in pending.items():
+        if key not in results:  # unfinished (the run stopped): recorded with its attempts, never cached
+            results[key] = _entry("failed", "", "stopped", f"stopped: {why}", attempts.get(key, []), None,
+                                  identity, text_sha256(raw))
+    return results, why
 
 
 def clean_reports(
@@ -238,16 +258,22 @@ def clean_reports(
     work = [(k, t) for k, t, e in zip(keys, texts, empty) if not e]
 
     bar = progress_bar(len(texts), enabled=progress)
+    stopped = ""
     try:
         bar.update(acct.empty_input)
         if options.backend == "rules":
             entries = _run_rules(work)
             bar.update(len(work))
         else:
-            entries = _run_openai_cached(work, options, cache_dir, decision, acct, identity, bar, seed)
+            entries, stopped = _run_openai_cached(work, options, cache_dir, decision, acct, identity, bar, seed)
+        if stopped:
+            bar.set_description("cleaning STOPPED", refresh=False)
     finally:
         bar.close()
-    return _result(report_ids, texts, keys, empty, entries, options, acct, decision, identity)
+    result = _result(report_ids, texts, keys, empty, entries, options, acct, decision, identity)
+    if stopped:
+        raise CleaningStopped(stopped, result)
+    return result
 
 
 def _run_rules(work: list[tuple[str, str]]) -> dict[str, dict]:
@@ -261,8 +287,8 @@ def _run_rules(work: list[tuple[str, str]]) -> dict[str, dict]:
 
 
 def _run_openai_cached(work: list[tuple[str, str]], options: CleaningOptions, cache_dir, decision: DataUseDecision,
-                       acct: Accounting, identity: dict[str, Any], bar, seed: int) -> dict[str, dict]:
-    """Cache hits, then the rest from the endpoint; the bar's failure count is live."""
+                       acct: Accounting, identity: dict[str, Any], bar, seed: int) -> tuple[dict[str, dict], str]:
+    """Cache hits, then the rest from the endpoint; the bar's failure count is live. (entries, why it stopped)"""
     if cache_dir is None:
         raise CleaningError("the openai backend needs a cache directory (cleaning.cache_dir / --cache-dir)")
     cache = ResultCache(cache_dir)
@@ -290,12 +316,14 @@ def _run_openai_cached(work: list[tuple[str, str]], options: CleaningOptions, ca
         bar.update(int(key_counts[key]))
         bar.set_postfix(acct.postfix(), refresh=False)
 
-    if pending:
-        log.info("cleaning %d report(s) with %s at %s (%d cached)", len(pending), options.model,
-                 decision.endpoint_host, len(entries))
-        entries.update(asyncio.run(_run_openai(pending, options, cache, acct, api_key, identity, on_done,
-                                               random.Random(seed))))
-    return entries
+    if not pending:
+        return entries, ""
+    log.info("cleaning %d report(s) with %s at %s (%d cached)", len(pending), options.model,
+             decision.endpoint_host, len(entries))
+    done, stopped = asyncio.run(_run_openai(pending, options, cache, acct, api_key, identity, on_done,
+                                            random.Random(seed)))
+    entries.update(done)
+    return entries, stopped
 
 
 def _call_rows(entries: dict[str, dict]) -> list[dict[str, Any]]:

@@ -12,9 +12,10 @@ counted and under one policy:
 - circuit breaker: `max_consecutive_failures` transport failures in a row (timeouts, refused or dropped
   connections, 5xx, unreadable JSON; 429 does not count, any answer resets the count) raise `EndpointDown`,
   which stops the run: a dead endpoint costs seconds, not a retry cycle per report.
-Every attempt becomes a `CallRecord` (with status and error); the exceptions carry the records of the
-attempts behind them, so failed attempts reach `llm_calls.parquet` too. A semaphore bounds the requests in
-flight. The API key is passed to the client and never logged.
+Every attempt becomes a `CallRecord` (with status and error), appended to the caller's list as it is made
+(so a request cut short by a stopping run is recorded too: outcome and status `cancelled`); the exceptions
+carry the records of the attempts behind them. A semaphore bounds the requests in flight. The API key is
+passed to the client and never logged.
 """
 
 from __future__ import annotations
@@ -80,15 +81,29 @@ class CallRecord:
     time: str
     """UTC ISO time the request was sent."""
     outcome: str
-    """ok | http_<status> | timeout | connection | bad_json"""
+    """ok | http_<status> | timeout | connection | bad_json | cancelled"""
     status: str = "ok"
-    """ok | malformed | judge_fail (set by the backend) | rate_limited | transport | rejected | endpoint_refused"""
+    """ok | malformed | judge_fail (set by the backend) | rate_limited | transport | rejected | endpoint_refused
+    | cancelled (in flight when the run stopped)"""
     error: str = ""
     """what went wrong ("" when ok): the exception, the parse error or the judge's reason."""
 
     def to_dict(self) -> dict[str, Any]:
         # Every field is a scalar: a shallow copy equals `asdict` without its recursive deepcopy.
         return dict(self.__dict__)
+
+
+class _Sink(list):
+    """The attempts of one request, each also appended to the caller's list (when given) as it is made."""
+
+    def __init__(self, sink: list | None):
+        super().__init__()
+        self._sink = sink
+
+    def append(self, record: CallRecord) -> None:
+        super().append(record)
+        if self._sink is not None:
+            self._sink.append(record)
 
 
 class NotACompletion(ValueError):
@@ -186,9 +201,14 @@ class ChatClient:
     def _backoff(self, retry: int) -> float:
         return self._rng.uniform(0, min(self.options.backoff_max_s, self.options.backoff_base_s * 2 ** retry))
 
-    async def chat(self, messages: list[dict[str, str]], role: str) -> tuple[str | None, list[CallRecord]]:
-        """Send one chat request with retries; return (answer content, records of every attempt)."""
-        records: list[CallRecord] = []
+    async def chat(self, messages: list[dict[str, str]], role: str,
+                   sink: list[CallRecord] | None = None) -> tuple[str | None, list[CallRecord]]:
+        """Send one chat request with retries; return (answer content, records of every attempt).
+
+        Each attempt's record is also appended to `sink` the moment it ends, so the caller holds the attempts
+        of a request that raised or was cancelled.
+        """
+        records: list[CallRecord] = _Sink(sink)
         opts = self.options
         for attempt in range(opts.max_retries + 1):
             async with self._sem:
@@ -211,6 +231,10 @@ class ChatClient:
                     )
                     request_id = response.headers.get("x-request-id", "")
                     completion = _Completion.from_json(response.content)
+                except asyncio.CancelledError:  # the run stops (another request tripped the breaker)
+                    records.append(self._record(role, attempt, "", "", None, start, sent, "cancelled", "cancelled",
+                                                "the run stopped while this request was in flight"))
+                    raise
                 except Exception as err:  # noqa: BLE001 - sorted by _failed, which re-raises the unknown
                     delay = self._failed(err, role, attempt, start, sent, records)
                 else:

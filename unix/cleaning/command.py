@@ -12,6 +12,10 @@ Exit status: 0 when at least one report was cleaned (failed reports are recorded
 errors); 1 when reports were given but none was cleaned (outputs still written); 2 when the run could not
 start or had to stop: bad input or options, data use refused, the endpoint refused the key/model/URL, or
 the circuit breaker tripped (cleaning.openai.max_consecutive_failures; what was cleaned stays cached).
+A run that stopped after sending requests still writes `<OUTPUT>.llm_calls.parquet` (every attempt it made,
+plus the cached ones behind the reports it finished) and `<OUTPUT>.accounting.csv` (its row labelled
+`unix clean (stopped)`, the unfinished reports counted failed); OUTPUT itself is not written, and one left
+by an earlier run is removed, so that the files beside it never describe two different runs.
 """
 
 from __future__ import annotations
@@ -85,15 +89,24 @@ def _write_data_use(decision, options, args: argparse.Namespace, out: Path) -> P
     return path
 
 
+def _write_records(result, out: Path, label: str) -> None:
+    """Write `<OUTPUT>.accounting.csv` (one row labelled `label`, and the total) and `<OUTPUT>.llm_calls.parquet`."""
+    import pandas as pd
+
+    from unix.cleaning.accounting import accounting_table
+    from unix.cleaning.backends import CALL_COLUMNS, write_table
+
+    write_table(accounting_table([result.accounting.row()], [label]), out.with_name(out.name + ".accounting.csv"))
+    write_table(pd.DataFrame(result.calls, columns=CALL_COLUMNS), out.with_name(out.name + ".llm_calls.parquet"))
+
+
 def run(args: argparse.Namespace) -> int:
-    from unix.cleaning.accounting import accounting_table, format_accounting
+    from unix.cleaning.accounting import format_accounting
     from unix.cleaning.backends import (
-        CALL_COLUMNS, CleaningError, clean_reports, log_failures, read_report_table, require_cleaned, write_table,
+        CleaningError, CleaningStopped, clean_reports, log_failures, read_report_table, require_cleaned, write_table,
     )
     from unix.cleaning.guard import DataUseError, check_data_use
     from unix.pipeline import setup_logging
-
-    import pandas as pd
 
     setup_logging()
     logger = logging.getLogger("unix")
@@ -107,13 +120,20 @@ def run(args: argparse.Namespace) -> int:
             raise DataUseError(decision.explanation)
         result = clean_reports(df["report_id"].astype(str).tolist(), df["text"].tolist(), options,
                                cache_dir=cache_dir, progress=not args.no_progress)
+    except CleaningStopped as err:
+        logger.error("%s", err)
+        row = err.result.accounting.row()
+        _write_records(err.result, out, "unix clean (stopped)")
+        out.unlink(missing_ok=True)
+        logger.error("stopped after: %s. %s not written; its attempts are in %s", format_accounting(row), out,
+                     out.with_name(out.name + ".llm_calls.parquet"))
+        return 2
     except (DataUseError, CleaningError, ValueError) as err:
         logger.error("%s", err)
         return 2
     write_table(result.table, out)
     row = result.accounting.row()
-    write_table(accounting_table([row], ["unix clean"]), out.with_name(out.name + ".accounting.csv"))
-    write_table(pd.DataFrame(result.calls, columns=CALL_COLUMNS), out.with_name(out.name + ".llm_calls.parquet"))
+    _write_records(result, out, "unix clean")
     print(format_accounting(row))
     print(json.dumps({"output": str(out), "data_use": decision.to_dict(), "data_use_record": str(data_use_path)}))
     log_failures(result, "unix clean")

@@ -2,7 +2,10 @@
 
 - `check_data_use`: the data-use decision, written to results/cleaning/data_use.json (stops on refusal);
 - `clean_shard`: the reports of one shard (stable hash of report_id) of the understanding split; a shard
-  whose reports all failed (or were empty) fails the job (`backends.require_cleaned`);
+  whose reports all failed (or were empty) fails the job (`backends.require_cleaned`), and so does a run
+  that stopped (`backends.CleaningStopped`). Snakemake deletes the outputs of a failed job, so a failed shard
+  writes its request attempts to a file that is not an output (the workflow passes the job's log directory:
+  `results/logs/clean_reports/{shard}.llm_calls.parquet`), which exists only while the shard's last run failed;
 - `gather_shards`: the contract table results/cleaning/reports.parquet, the accounting table (one row per
   shard plus the total) and the table of every LLM request attempt behind it, failed or not;
 - `audit_drift`: the label-drift table and its summary.
@@ -22,7 +25,8 @@ import pandas as pd
 
 from unix.cleaning.accounting import accounting_table, format_accounting
 from unix.cleaning.backends import (
-    CALL_COLUMNS, OUTPUT_COLUMNS, clean_reports, log_failures, require_cleaned, write_table,
+    CALL_COLUMNS, OUTPUT_COLUMNS, CleaningError, CleaningResult, CleaningStopped, clean_reports, log_failures,
+    require_cleaned, write_table,
 )
 from unix.cleaning.guard import check_data_use
 from unix.cleaning.options import CleaningOptions
@@ -79,16 +83,28 @@ def check_data_use_step(options: CleaningOptions, out: str | os.PathLike) -> dic
 
 def clean_shard(split_path: str | os.PathLike, shard: str, n_shards: int, options: CleaningOptions,
                 cache_dir: str | os.PathLike, out_table: str | os.PathLike, out_accounting: str | os.PathLike,
-                out_calls: str | os.PathLike, seed: int = 0, progress: bool = True) -> dict[str, Any]:
-    """Clean the reports of one shard of the understanding split; write table, accounting and calls."""
+                out_calls: str | os.PathLike, seed: int = 0, progress: bool = True,
+                failed_calls: str | os.PathLike | None = None) -> dict[str, Any]:
+    """Clean the reports of one shard of the understanding split; write table, accounting and calls.
+
+    When the shard fails (the run stopped, or cleaned nothing), every attempt it made is written to
+    `failed_calls` (when given) before the error propagates; a successful run removes an older one.
+    """
     reports = reports_from_split(pd.read_parquet(split_path, columns=["study_id", "report_text"]))
     index = int(shard)
     if not 0 <= index < n_shards:
         raise ValueError(f"shard {shard} is outside 000..{n_shards - 1:03d} (cleaning.shards = {n_shards})")
     mine = reports[[shard_of(r, n_shards) == index for r in reports["report_id"]]]
     log.info("shard %s of %d: %d of %d reports", shard, n_shards, len(mine), len(reports))
-    result = clean_reports(mine["report_id"].tolist(), mine["text"].tolist(), options, cache_dir=cache_dir,
-                           progress=progress, seed=seed)
+    if failed_calls is not None:
+        Path(failed_calls).unlink(missing_ok=True)  # it describes the shard's last run only
+    try:
+        result = clean_reports(mine["report_id"].tolist(), mine["text"].tolist(), options, cache_dir=cache_dir,
+                               progress=progress, seed=seed)
+    except CleaningStopped as err:
+        log.error("shard %s stopped after: %s", shard, format_accounting(err.result.accounting.row()))
+        _keep_failed_calls(err.result, failed_calls, shard)
+        raise
     table = result.table.copy()
     table.insert(1, "study_id", mine["study_id"].to_numpy())
     write_table(table[REPORT_COLUMNS], out_table)
@@ -98,11 +114,24 @@ def clean_shard(split_path: str | os.PathLike, shard: str, n_shards: int, option
     write_table(calls, out_calls)
     log.info("shard %s: %s", shard, format_accounting(row))
     log_failures(result, f"shard {shard}")
-    require_cleaned(result, f"shard {shard}")
+    try:
+        require_cleaned(result, f"shard {shard}")
+    except CleaningError:
+        _keep_failed_calls(result, failed_calls, shard)
+        raise
     return {
         "accounting": row, "retry_reasons": dict(result.accounting.retry_reasons),
         "data_use": result.data_use.to_dict() if result.data_use else None, "cleaner": result.identity,
     }
+
+
+def _keep_failed_calls(result: CleaningResult, path: str | os.PathLike | None, shard: str) -> None:
+    """Write the attempts of a failing shard where Snakemake does not delete them, and say where."""
+    if path is None:
+        return
+    write_table(pd.DataFrame(result.calls, columns=CALL_COLUMNS), path)
+    log.error("shard %s failed: its %d request attempt(s) (and cached ones) are recorded in %s", shard,
+              len(result.calls), path)
 
 
 def gather_shards(tables: Sequence[str], accountings: Sequence[str], calls: Sequence[str],
