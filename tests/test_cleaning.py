@@ -423,8 +423,13 @@ def test_a_shard_that_cleans_nothing_fails(tmp_path):
     split = tmp_path / "split.parquet"
     pd.DataFrame({"study_id": [1, 2], "report_text": ["FINAL REPORT\n TECHNIQUE: PA.", None]}).to_parquet(split)
     outs = {name: tmp_path / f"000.{name}" for name in ("table.parquet", "accounting.csv", "calls.parquet")}
+    failed_calls = tmp_path / "logs" / "000.llm_calls.parquet"
     with pytest.raises(CleaningError, match="shard 000: none of the 2 report"):
-        clean_shard(split, "000", 1, CleaningOptions(), tmp_path / "cache", *outs.values(), progress=False)
+        clean_shard(split, "000", 1, CleaningOptions(), tmp_path / "cache", *outs.values(), progress=False,
+                    failed_calls=failed_calls)
+    assert pd.read_parquet(failed_calls).empty  # the record of the failed run (the rules send no requests)
     pd.DataFrame({"study_id": [1, 2], "report_text": [MIMIC_STYLE, None]}).to_parquet(split)
-    clean_shard(split, "000", 1, CleaningOptions(), tmp_path / "cache", *outs.values(), progress=False)
+    clean_shard(split, "000", 1, CleaningOptions(), tmp_path / "cache", *outs.values(), progress=False,
+                failed_calls=failed_calls)
     assert pd.read_parquet(outs["table.parquet"])["status"].tolist() == ["cleaned", "skipped"]
+    assert not failed_calls.exists()  # it describes the shard's last run only

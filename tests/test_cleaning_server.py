@@ -302,7 +302,7 @@ def test_the_circuit_breaker_keeps_what_was_cleaned(tmp_path, key):
         assert calls["attempt"].tolist() == [0, 0, 0, 0, 1, 2, 3, 4]  # report 4's attempts, then the stop
         row = stopped.accounting.row()
         assert (row["cleaned"], row["failed"], row["failures_other"]) == (3, 5, 5)
-        assert stopped.table["failure_reason"].str.startswith("stopped: ").sum() == 5
+        assert stopped.table["failure_reason"].str.startswith("run stopped: ").sum() == 5
         server.faults.clear()  # the endpoint is back
         again = clean_reports(ids, texts, options, cache_dir=tmp_path / "cache", progress=False)
     assert again.accounting.cache_hits == 3 and server.requests == 8 + 5
@@ -352,6 +352,34 @@ def test_a_refused_key_writes_the_attempts_of_unix_clean(tmp_path, key, restore_
     calls = pd.read_parquet(tmp_path / "out.parquet.llm_calls.parquet")
     assert calls["from_cache"].tolist() == [True, False, False, False]
     assert _files_containing(tmp_path, key) == []
+
+
+def test_a_server_that_accepts_and_never_answers_is_caught_by_timeout_s(tmp_path, key):
+    import socket
+
+    ids, texts = _reports(6)
+    with socket.socket() as listener:  # the kernel completes each connection; nobody ever reads or answers
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(64)
+        url = f"http://127.0.0.1:{listener.getsockname()[1]}/v1"
+        options = _options(url, judge=False, requests_in_flight=2, max_consecutive_failures=4, timeout_s=0.3,
+                           connect_timeout_s=0.1)
+        with pytest.raises(CleaningStopped, match="4 requests in a row") as err:
+            clean_reports(ids, texts, options, cache_dir=tmp_path, progress=False)
+    calls = pd.DataFrame(err.value.result.calls)
+    timeouts = calls[calls["outcome"] == "timeout"]
+    assert len(timeouts) == 4 and set(calls["status"]) <= {"transport", "cancelled"}
+    # Each connected at once (connect_timeout_s is 0.1 s): only the answer's timeout_s tells a hung server.
+    assert (timeouts["latency_s"] >= 0.3).all(), timeouts["latency_s"].tolist()
+
+
+def test_the_client_has_a_connect_timeout_of_its_own(key):
+    from unix.cleaning.accounting import Accounting
+    from unix.cleaning.client import ChatClient
+
+    client = ChatClient(_options("http://127.0.0.1:9/v1", timeout_s=60.0, connect_timeout_s=5.0), key, Accounting())
+    timeout = client._client.timeout
+    assert (timeout.connect, timeout.read, timeout.write) == (5.0, 60.0, 60.0)
 
 
 def test_a_flaky_endpoint_below_the_breaker_finishes(tmp_path, key):

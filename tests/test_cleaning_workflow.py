@@ -82,6 +82,25 @@ def test_cleaning_workflow_openai_backend_resumes_from_cache(tmp_path, monkeypat
     assert _files_containing(tmp_path, SECRET) == []
 
 
+def test_a_failing_endpoint_fails_the_shards_and_leaves_their_attempts_beside_the_logs(tmp_path, monkeypatch):
+    monkeypatch.setenv("UNIX_WORKFLOW_KEY", SECRET)
+    _write_split(tmp_path)
+    with FakeOpenAIServer(faults=["500"] * 100) as server:
+        config = _config(server.base_url, requests_in_flight=1, max_consecutive_failures=3)
+        proc = run_snakemake(tmp_path, "--cores", "2", "--keep-going", "gather_cleaned_reports", config=config,
+                             check=False)
+        received = server.requests
+    assert proc.returncode != 0
+    assert not list((tmp_path / "results" / "cleaning" / "shards").glob("*"))  # Snakemake deleted the outputs
+    logs = tmp_path / "results" / "logs" / "clean_reports"
+    records = sorted(logs.glob("*.llm_calls.parquet"))
+    assert [p.name for p in records] == ["000.llm_calls.parquet", "001.llm_calls.parquet"]
+    calls = pd.concat([pd.read_parquet(p) for p in records], ignore_index=True)
+    assert len(calls) == received == 2 * 3  # one row per request the server received: 3 in a row per shard
+    assert (calls["outcome"] == "http_500").all() and (calls["status"] == "transport").all()
+    assert "reports) are in results/logs/clean_reports/000.llm_calls.parquet" in (logs / "000.log").read_text()
+
+
 def test_cleaning_workflow_refuses_a_remote_endpoint(tmp_path, monkeypatch):
     monkeypatch.setenv("UNIX_WORKFLOW_KEY", SECRET)
     _write_split(tmp_path, n_studies=2)

@@ -80,7 +80,7 @@ class CleaningStopped(CleaningError):
     """The run had to stop (circuit breaker, or the endpoint refused the key/model/URL).
 
     `result` is what it did: its accounting and every attempt (`calls`), for the records; its table is
-    not a cleaning result (unfinished reports are `failed`, failure_reason `stopped: ...`) and is not written.
+    not a cleaning result (unfinished reports are `failed`, failure_reason `run stopped: ...`) and is not written.
     """
 
     def __init__(self, message: str, result: CleaningResult):
@@ -225,7 +225,7 @@ async def _run_openai(pending: dict[str, str], options: CleaningOptions, cache: 
         await client.close()
     for key, raw in pending.items():
         if key not in results:  # unfinished (the run stopped): recorded with its attempts, never cached
-            results[key] = _entry("failed", "", "stopped", f"stopped: {why}", attempts.get(key, []), None,
+            results[key] = _entry("failed", "", "stopped", f"run stopped: {why}", attempts.get(key, []), None,
                                   identity, text_sha256(raw))
     return results, why
 

@@ -192,7 +192,8 @@ class ChatClient:
         for name in ("httpx2", "httpx"):
             logging.getLogger(name).setLevel(max(logging.WARNING, logging.getLogger(name).level))
         self._client = openai.AsyncOpenAI(
-            api_key=api_key, base_url=options.base_url, max_retries=0, timeout=options.timeout_s,
+            api_key=api_key, base_url=options.base_url, max_retries=0,
+            timeout=httpx2.Timeout(options.timeout_s, connect=options.connect_timeout_s),
         )
 
     async def close(self) -> None:

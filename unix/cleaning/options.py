@@ -33,6 +33,9 @@ class CleaningOptions:
     """most requests waiting for an answer at any time."""
     timeout_s: float = 60.0
     """seconds to wait for one answer before it counts as a timeout and is retried."""
+    connect_timeout_s: float = 5.0
+    """seconds to wait for the connection itself (TCP and TLS; the openai SDK's default): a host that drops
+    packets fails fast. A server that accepts but never answers is caught by timeout_s only."""
     max_retries: int = 6
     """retries of one request after 429, 5xx, timeouts, dropped connections or unreadable JSON."""
     malformed_retries: int = 2
@@ -67,8 +70,9 @@ class CleaningOptions:
         for name in ("max_retries", "malformed_retries", "judge_retries", "max_tokens"):
             if getattr(self, name) < 0:
                 raise ValueError(f"cleaning.openai.{name} must be >= 0, got {getattr(self, name)}")
-        if self.timeout_s <= 0 or self.backoff_base_s < 0 or self.backoff_max_s < self.backoff_base_s:
-            raise ValueError("cleaning.openai: timeout_s must be > 0 and 0 <= backoff_base_s <= backoff_max_s")
+        if min(self.timeout_s, self.connect_timeout_s) <= 0 or not 0 <= self.backoff_base_s <= self.backoff_max_s:
+            raise ValueError("cleaning.openai: timeout_s and connect_timeout_s must be > 0 and "
+                             "0 <= backoff_base_s <= backoff_max_s")
         if not self.api_key_env or not self.api_key_env.replace("_", "").isalnum():
             raise ValueError(
                 f"cleaning.openai.api_key_env must be the NAME of an environment variable (e.g. DEEPSEEK_API_KEY), "

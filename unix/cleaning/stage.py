@@ -130,8 +130,8 @@ def _keep_failed_calls(result: CleaningResult, path: str | os.PathLike | None, s
     if path is None:
         return
     write_table(pd.DataFrame(result.calls, columns=CALL_COLUMNS), path)
-    log.error("shard %s failed: its %d request attempt(s) (and cached ones) are recorded in %s", shard,
-              len(result.calls), path)
+    log.error("shard %s failed: its request records (%d: this run's attempts and those behind its cached "
+              "reports) are in %s", shard, len(result.calls), path)
 
 
 def gather_shards(tables: Sequence[str], accountings: Sequence[str], calls: Sequence[str],
