@@ -195,7 +195,7 @@ async def _run_openai(pending: dict[str, str], options: CleaningOptions, cache: 
         queue.put_nowait(item)
     results: dict[str, dict] = {}
     why = ""  # why the run stopped
-    attempts: dict[str, list] = {}  # the attempts of every report started, finished or not
+    attempts: dict[str, list] = {}  # the attempts of each report started and not finished
 
     async def worker() -> None:
         while True:
@@ -206,6 +206,7 @@ async def _run_openai(pending: dict[str, str], options: CleaningOptions, cache: 
             calls = attempts[key] = []
             entry = await _clean_one(client, raw, options, acct, identity, text_sha256(raw), calls)
             results[key] = entry  # finished (a stop while it is being cached below does not undo the write)
+            del attempts[key]  # they are in the entry
             if entry.pop("cacheable", True):
                 # In a thread: creating a file can take milliseconds on a busy or network file system,
                 # and on the event loop it would hold back every response that arrived meanwhile. Awaited
