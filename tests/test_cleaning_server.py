@@ -309,7 +309,7 @@ def test_the_circuit_breaker_keeps_what_was_cleaned(tmp_path, key):
     assert (again.table["status"] == "cleaned").all()
 
 
-def test_a_stop_records_the_requests_it_cancels(tmp_path, key):
+def test_a_stop_records_the_requests_it_cancels(tmp_path, key, capsys):
     ids, texts = _reports(2)
     # Two requests at once: the first to arrive hangs, the second gets a 500, which trips the breaker (1)
     # while the first is still in flight.
@@ -317,8 +317,10 @@ def test_a_stop_records_the_requests_it_cancels(tmp_path, key):
         options = _options(server.base_url, judge=False, requests_in_flight=2, max_consecutive_failures=1,
                            timeout_s=10.0)
         with pytest.raises(CleaningStopped) as err:
-            clean_reports(ids, texts, options, cache_dir=tmp_path, progress=False)
+            clean_reports(ids, texts, options, cache_dir=tmp_path, progress=True)
         received = server.requests
+    bar = capsys.readouterr().err.strip().splitlines()[-1]
+    assert bar.startswith("cleaning STOPPED:") and "0/2" in bar, bar  # the bar claims no success
     calls = pd.DataFrame(err.value.result.calls).set_index("status")
     assert received == 2 and len(calls) == 2
     assert sorted(calls.index) == ["cancelled", "transport"]
