@@ -49,6 +49,7 @@ def test_dry_run_lists_one_image_job_per_shard(tmp_path):
               if len(line.split()) == 2 and line.split()[1].isdigit()}
     assert counts["prepare_images"] == 3
     assert counts["select_understanding_split"] == counts["select_generation_split"] == 1
+    assert counts["check_images"] == 1  # one image check serves both selections
     assert counts["make_demo_data"] == 1
 
 

@@ -8,8 +8,9 @@ The work is in two kinds of steps, kept apart so that each can be measured and p
   - table logic (`candidate_images`, `attach_labels`, `dedup_prompts`): vectorised pandas over the
     metadata CSVs, no file access; about 1 s of one core per selection on the 377,110 rows of
     MIMIC-CXR-JPG (benchmarks/bench_split_selection.py);
-  - per-file checks (`check_image`, `read_report` via `check_files`): one call per candidate image
-    or study, run on a thread pool of `FileChecks.workers` threads.
+  - per-file checks (`unix.data.file_checks`): each candidate image is checked once for both selections
+    (`select_image_check`, rule check_images, results/data/image_check.parquet) and each study's report is
+    read and sectioned (`unix.data.report_sections`, config data.reports) by each selection.
 
 Accounting (`accounting.csv`): one row per input row with row, dicom_id, subject_id, study_id, split,
 view_position, status (kept|excluded), reason, detail. `row` is the 0-based data row of the metadata
@@ -30,8 +31,6 @@ from __future__ import annotations
 
 import ast
 import logging
-import math
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -42,8 +41,18 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 
+from unix.data.file_checks import (  # noqa: F401  (re-exported: the per-file checks and their reasons)
+    CORRUPT_IMAGE,
+    IMAGE_CHECK_MODES,
+    MISSING_IMAGE,
+    FileChecks,
+    check_files,
+    check_image,
+    image_check_table,
+    load_report,
+)
 from unix.data.mimic import CHEXPERT_LABELS, FRONTAL_VIEWS, KNOWN_VIEWS, SPLITS
-from unix.data.reports import parse_report, read_report
+from unix.data.reports import SectionOptions
 
 log = logging.getLogger(__name__)
 
@@ -59,8 +68,7 @@ INVALID_PATH = "invalid_path"
 LATERAL_VIEW = "lateral_view"
 NON_FRONTAL_VIEW = "non_frontal_view"
 UNKNOWN_VIEW = "unknown_view"
-MISSING_IMAGE = "missing_image"
-CORRUPT_IMAGE = "corrupt_image"
+# missing_image, corrupt_image come from unix.data.file_checks
 # no_report, empty_report, report_not_utf8 come from unix.data.reports.read_report
 EMPTY_FINDINGS = "empty_findings"
 EMPTY_PROMPT = "empty_prompt"
@@ -71,37 +79,12 @@ KEPT, EXCLUDED = "kept", "excluded"
 LATERAL_VIEWS = ("LATERAL", "LL", "XTABLE LATERAL")
 ACCOUNTING_COLUMNS = ["row", "dicom_id", "subject_id", "study_id", "split", "view_position", "status",
                       "reason", "detail"]
-IMAGE_CHECK_MODES = ("header", "decode")
 # An image path relative to the MIMIC-CXR-JPG root: files/pXX/pSUBJECT/sSTUDY/DICOM.jpg
 _IMAGE_PATH_RE = r"(?:^|/)files/p\d+/p(?P<subject_id>\d+)/s(?P<study_id>\d+)/(?P<dicom_id>[^/]+)\.jpg$"
 
 
 # ----------------------------------------------------------------------------------------------
 # Options
-
-
-@dataclass(frozen=True)
-class FileChecks:
-    """How the per-file checks run (config `data.checks`)."""
-
-    image_check: str = "decode"
-    """"header": the file exists, starts with a JPEG start-of-image and ends with an end-of-image marker
-    and Pillow parses its header (cheap, catches missing and truncated files); "decode": also decodes it
-    at 1/8 scale (also catches entropy-coded data that libjpeg cannot decode; data cut short and then
-    followed by an end-of-image marker is only a libjpeg warning, which Pillow accepts)."""
-    workers: int = 1
-    """Threads for the per-file checks (image decoding and file reads release the GIL)."""
-
-    @classmethod
-    def from_config(cls, checks: dict[str, Any]) -> "FileChecks":
-        """From config section `data.checks`."""
-        return cls(str(checks["image_check"]), int(checks["workers"]))
-
-    def __post_init__(self) -> None:
-        if self.image_check not in IMAGE_CHECK_MODES:
-            raise ValueError(f"config data.checks.image_check={self.image_check!r}; use one of {IMAGE_CHECK_MODES}")
-        if self.workers < 1:
-            raise ValueError(f"config data.checks.workers={self.workers}; use 1 or more threads")
 
 
 @dataclass(frozen=True)
@@ -392,113 +375,6 @@ def dedup_prompts(prompts: pd.Series, is_test: pd.Series, keys: pd.Series) -> tu
 
 
 # ----------------------------------------------------------------------------------------------
-# Per-file checks
-
-
-_JPEG_SOI = b"\xff\xd8\xff"
-_JPEG_EOI = b"\xff\xd9"
-
-
-def check_image(path: str | Path, mode: str = "decode") -> tuple[str, str]:
-    """(reason, detail) for one JPEG: ("", "") when usable, else missing_image or corrupt_image."""
-    from PIL import Image
-
-    p = Path(path)
-    try:
-        size = p.stat().st_size
-        with open(p, "rb") as fh:
-            head = fh.read(3)
-            fh.seek(max(0, size - 64))
-            tail = fh.read()
-    except FileNotFoundError:
-        return MISSING_IMAGE, f"{p} does not exist"
-    except OSError as err:
-        return MISSING_IMAGE, f"{p}: {err.__class__.__name__}: {err}"
-    if size == 0:
-        return CORRUPT_IMAGE, f"{p} is empty"
-    if head != _JPEG_SOI:
-        return CORRUPT_IMAGE, f"{p} does not start with a JPEG start-of-image marker"
-    if _JPEG_EOI not in tail.rstrip(b"\x00"):
-        return CORRUPT_IMAGE, f"{p} has no JPEG end-of-image marker (truncated file?)"
-    try:
-        with Image.open(p) as img:
-            if img.format not in ("JPEG", "MPO"):  # MPO: a JPEG with a multi-picture marker
-                return CORRUPT_IMAGE, f"{p} is {img.format}, not JPEG"
-            if mode == "decode":
-                img.draft("L", (max(1, img.width // 8), max(1, img.height // 8)))
-                img.load()
-    except Exception as err:  # Pillow raises OSError, SyntaxError, ValueError... for bad data
-        return CORRUPT_IMAGE, f"{p}: {err.__class__.__name__}: {err}"
-    return "", ""
-
-
-@dataclass(frozen=True)
-class ReportInfo:
-    """A study's report as the selection needs it."""
-
-    reason: str
-    detail: str
-    text: str = ""
-    findings: str = ""
-    impression: str = ""
-
-
-def load_report(path: str | Path) -> ReportInfo:
-    """Read and parse one report; an unusable file gives a reason instead of text."""
-    r = read_report(path)
-    if r.reason:
-        return ReportInfo(r.reason, r.detail)
-    assert r.text is not None
-    sections = parse_report(r.text)
-    return ReportInfo("", "", r.text, sections.findings, sections.impression)
-
-
-def parallel_map(fn: Callable[[Any], Any], items: Sequence[Any], workers: int) -> list[Any]:
-    """`[fn(x) for x in items]`, on `workers` threads when more than one."""
-    if workers <= 1 or len(items) < 2 * workers:
-        return [fn(x) for x in items]
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(fn, items, chunksize=max(1, math.ceil(len(items) / (workers * 8)))))
-
-
-def check_files(df: pd.DataFrame, images_root: str | Path, reports_root: str | Path | None,
-                checks: FileChecks) -> pd.DataFrame:
-    """Run the image checks (and, when `reports_root` is given, read the reports) of the rows with reason "".
-
-    Adds report_text, findings, impression columns and fills reason/detail for failing rows. Each
-    image is checked once and each study's report read once.
-    """
-    df = df.copy()
-    todo = df["reason"] == ""
-    paths = df.loc[todo, "image_path"]
-    images_root = Path(images_root)
-    results = parallel_map(lambda rel: check_image(images_root / rel, checks.image_check), list(paths),
-                           checks.workers)
-    img_reason = pd.Series([r for r, _ in results], index=paths.index, dtype="string")
-    img_detail = pd.Series([d for _, d in results], index=paths.index, dtype="string")
-    df.loc[paths.index, "reason"] = img_reason
-    df.loc[paths.index, "detail"] = img_detail
-    for col in ("report_text", "findings", "impression"):
-        df[col] = ""
-    if reports_root is None:
-        return df
-
-    todo = df["reason"] == ""
-    unique_reports = df.loc[todo, "report_path"].drop_duplicates().tolist()
-    reports_root = Path(reports_root)
-    infos = dict(zip(unique_reports, parallel_map(lambda rel: load_report(reports_root / rel), unique_reports,
-                                                  checks.workers)))
-    rows = df.index[todo]
-    got = [infos[p] for p in df.loc[rows, "report_path"]]
-    df.loc[rows, "reason"] = [i.reason for i in got]
-    df.loc[rows, "detail"] = [i.detail for i in got]
-    df.loc[rows, "report_text"] = [i.text for i in got]
-    df.loc[rows, "findings"] = [i.findings for i in got]
-    df.loc[rows, "impression"] = [i.impression for i in got]
-    return df
-
-
-# ----------------------------------------------------------------------------------------------
 # Accounting
 
 
@@ -540,20 +416,35 @@ def _label_columns_float(df: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
+def select_image_check(split_csv: str | Path, metadata_csv: str | Path, images_root: str | Path,
+                       splits: Sequence[str], checks: FileChecks = FileChecks()) -> pd.DataFrame:
+    """The image check table shared by both selections: every image that passes the table rules for any of
+    `splits` (the union of the selections' splits), checked once (`unix.data.file_checks.image_check_table`)."""
+    _check_splits(splits, "data.understanding.splits + data.generation.splits")
+    split = read_csv(split_csv, ["dicom_id", "study_id", "subject_id", "split"], "split CSV")
+    meta = read_csv(metadata_csv, ["dicom_id", "subject_id", "study_id", "ViewPosition"], "metadata CSV")
+    table = image_check_table(candidate_images(split, meta, splits), images_root, checks)
+    bad = table[table["reason"] != ""]
+    log.info("image check (%s): %d images, %d unusable", checks.image_check, len(table), len(bad))
+    return table
+
+
 def select_understanding(split_csv: str | Path, metadata_csv: str | Path, chexpert_csv: str | Path,
                          images_root: str | Path, reports_root: str | Path,
                          options: UnderstandingOptions = UnderstandingOptions(),
-                         checks: FileChecks = FileChecks()) -> Selection:
+                         checks: FileChecks = FileChecks(), checked_images: pd.DataFrame | None = None,
+                         sections: SectionOptions = SectionOptions()) -> Selection:
     """The understanding split: frontal images of the chosen official splits with a usable report.
 
     Table columns: dicom_id, subject_id, study_id, split, view_position, image_path, report_path,
     report_text (raw), findings, impression, then the 14 CheXpert labels (study level).
+    `checked_images`: the image check table (`select_image_check`); None checks the images here.
     """
     split = read_csv(split_csv, ["dicom_id", "study_id", "subject_id", "split"], "split CSV")
     meta = read_csv(metadata_csv, ["dicom_id", "subject_id", "study_id", "ViewPosition"], "metadata CSV")
     labels = read_csv(chexpert_csv, ["subject_id", "study_id", *CHEXPERT_LABELS], "CheXpert CSV")
     df = candidate_images(split, meta, options.splits)
-    df = check_files(df, images_root, reports_root, checks)
+    df = check_files(df, images_root, reports_root, checks, checked_images, sections)
     if options.require_findings:
         empty = (df["reason"] == "") & (df["findings"] == "")
         df.loc[empty, "reason"] = EMPTY_FINDINGS
@@ -578,26 +469,28 @@ def select_generation(split_csv: str | Path, metadata_csv: str | Path, chexpert_
                       images_root: str | Path, reports_root: str | Path,
                       llava_rad: dict[str, str] | None = None,
                       options: GenerationOptions = GenerationOptions(),
-                      checks: FileChecks = FileChecks()) -> Selection:
+                      checks: FileChecks = FileChecks(), checked_images: pd.DataFrame | None = None,
+                      sections: SectionOptions = SectionOptions()) -> Selection:
     """The generation split (CheXGenBench protocol).
 
     With `llava_rad` = {"train": csv, "test": csv} (both non-empty) the rows are those CSVs' rows and
     the prompt is `annotated_prompt`; otherwise the rows are the metadata rows and the prompt is the
     report's FINDINGS. Table columns: dicom_id, subject_id, study_id, split, image_path, prompt,
     prompt_source (llava_rad|findings), then the 14 CheXpert labels.
+    `checked_images`: the image check table (`select_image_check`); None checks the images here.
     """
     if llava_rad and any(llava_rad.values()):
         if not all(llava_rad.get(k) for k in ("train", "test")):
             raise ValueError("config data.llava_rad_annotations: set both train and test, or leave both empty "
                              "(then the FINDINGS section of each report is the prompt)")
         df, labels_df = _llava_rad_candidates(llava_rad, options.splits)
-        df = check_files(df, images_root, None, checks)
+        df = check_files(df, images_root, None, checks, checked_images)
         source = "llava_rad"
     else:
         split = read_csv(split_csv, ["dicom_id", "study_id", "subject_id", "split"], "split CSV")
         meta = read_csv(metadata_csv, ["dicom_id", "subject_id", "study_id", "ViewPosition"], "metadata CSV")
         df = candidate_images(split, meta, options.splits)
-        df = check_files(df, images_root, reports_root, checks)
+        df = check_files(df, images_root, reports_root, checks, checked_images, sections)
         df["prompt"] = df["findings"]
         empty = (df["reason"] == "") & (df["prompt"] == "")
         df.loc[empty, "reason"] = EMPTY_FINDINGS
