@@ -20,8 +20,9 @@ order of the constants below. Selecting nothing at all is an error (it means the
 
 Selection rules (the README compares them with the paper's counts):
   understanding: PA/AP views on the official train/validate/test split, paired with the study's
-    report, which must be readable and (by default) have a FINDINGS section; CheXpert labels of the
-    study attached.
+    report, which must be readable and (by default) have a findings section, as the official MIMIC-CXR
+    section parser finds it (`unix.data.report_sections`: `CHEST, TWO VIEWS:` counts, `FINDINGS AND
+    IMPRESSION:` does not); CheXpert labels of the study attached.
   generation (CheXGenBench): PA/AP views on train and test (validate is not used: CheXGenBench
     has train/test only); prompt = LLaVA-Rad `annotated_prompt` when the annotation CSVs are given,
     else the report's FINDINGS; the test set deduplicated by prompt (first row kept).
