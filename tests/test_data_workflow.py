@@ -94,7 +94,8 @@ def test_data_target_on_the_demo_matches_the_ground_truth(tmp_path):
     und = pd.read_parquet(tmp_path / W.UNDERSTANDING_SPLIT)
     gen = pd.read_parquet(tmp_path / W.GENERATION_SPLIT)
     # Reports under an old-style findings header (an exam title) are kept in both splits.
-    usable = (truth["defect"] == "") & truth["view_position"].isin(["PA", "AP"]) & truth["split"].isin(["train", "test"])
+    usable = ((truth["defect"] == "") & truth["view_position"].isin(["PA", "AP"])
+              & truth["split"].isin(["train", "test"]))
     old = truth[usable & ~truth["findings_header"].isin(["", "FINDINGS", *COMBINED_HEADERS])]
     gen_acc = pd.read_csv(tmp_path / W.GENERATION_ACCOUNTING, keep_default_na=False)
     gen_dup = set(gen_acc.loc[gen_acc["reason"] == S.DUPLICATE_PROMPT, "dicom_id"])

@@ -8,7 +8,8 @@ def main(smk) -> dict:
     table = select_image_check(smk.input.split, smk.input.metadata, smk.params.images_root, smk.params.splits,
                                FileChecks.from_config(smk.params.checks))
     table.to_parquet(smk.output[0], index=False)
-    return {"images": len(table), "unusable": table[table["reason"] != ""]["reason"].value_counts().to_dict()}
+    unusable = table.loc[table["reason"] != "", "reason"].value_counts()
+    return {"images": len(table), "unusable": {str(k): int(v) for k, v in unusable.items()}}
 
 
 run_step(snakemake, main)  # noqa: F821  (snakemake is injected by the script directive)
