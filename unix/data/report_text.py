@@ -45,7 +45,7 @@ REPORT_KINDS: dict[str, tuple[float, bool]] = {
 WIDTH = 78
 
 # ---- header styles: (header as written, weight = reports using it in MIMIC-CXR) per slot of the report
-COUNTED_REPORTS = 227_835  # reports with a header, as counted by the official parser ("preamble" + 'full report')
+COUNTED_REPORTS = 227_835  # reports (studies) of MIMIC-CXR: the official parser's counts are out of these
 STYLE_FLOOR = 0.01
 """Smallest probability of a style within its slot (rare real styles are raised to it)."""
 
@@ -61,6 +61,7 @@ INDICATION_HEADERS = {**_counted("indication", "indication", "reason for examina
 COMPARISON_HEADERS = _counted("comparison", "comparison", "comparisons", "reference exam", "comparison exam",
                               "comparison film")
 IMPRESSION_HEADERS = _counted("impression", "impression", "conclusion")
+RECOMMENDATION_HEADERS = _counted("recommendations", "recommendation(s)", "recommendations", "recommendation")
 # Exam titles the official map makes findings. Only CHEST, TWO VIEWS is counted upstream; each other title is
 # assumed as frequent as it. Lower-case "Findings" is not counted upstream; assumed 1 report in 1,000.
 _EXAM_TITLE = float(OFFICIAL_HEADERS["findings"]["chest, two views"] or 0)
@@ -73,8 +74,7 @@ FINDINGS_HEADERS: dict[str, float] = {
     **_counted("impression", "findings and impression", "findings/impression"),
     "Findings": COUNTED_REPORTS / 1000,
 }
-P_RECOMMENDATIONS = sum(OFFICIAL_HEADERS["recommendations"][h] or 0 for h in OFFICIAL_HEADERS["recommendations"]) \
-    / COUNTED_REPORTS
+P_RECOMMENDATIONS = sum(RECOMMENDATION_HEADERS.values()) / COUNTED_REPORTS
 P_NOTIFICATION = (OFFICIAL_HEADERS["notification"]["notification"] or 0) / COUNTED_REPORTS
 P_LINES_AND_TUBES = 0.1
 """Assumed share of reports with devices that list them under LINES AND TUBES (not counted upstream)."""
@@ -342,9 +342,7 @@ def compose_report(labels: dict[str, float], details: dict[str, Any], kind: str,
         if rng.random() < 0.05:
             main.reverse()
     if rng.random() < P_RECOMMENDATIONS:
-        main.append(_section(draw_style(rng, {h.upper(): float(n or 0) for h, n in
-                                              OFFICIAL_HEADERS["recommendations"].items()}),
-                             _pick(rng, RECOMMENDATIONS), rng, False))
+        main.append(_section(draw_style(rng, RECOMMENDATION_HEADERS), _pick(rng, RECOMMENDATIONS), rng, False))
     if rng.random() < P_NOTIFICATION:
         main.append(_section("NOTIFICATION", _pick(rng, NOTIFICATIONS), rng, False))
 
