@@ -12,8 +12,14 @@ Checking all 377,110 full-size images is hours of CPU, so the full-scale number 
   - the added cost of the shared table, measured at full scale: both selections looking up every candidate
     image in the table (no file opened).
 CPU seconds of this process (time.process_time); run under `taskset -c 0` for one core.
+With `--tree ROOT` (a MIMIC-CXR-JPG tree with images and reports, e.g. a synthetic one) the whole selection
+step is also timed on it, end to end: both selections checking their images (before) against check_images
+plus both selections reading its table (after).
 
     taskset -c 0 .venv/bin/python benchmarks/bench_image_check.py --sample 12 --root /tmp/mimic-meta
+    .venv/bin/python -c "from unix.data.synthetic import generate; generate('/tmp/tree', n_subjects=30, seed=0,
+        image_size=1536, broken_inputs=False)"
+    taskset -c 0 .venv/bin/python benchmarks/bench_image_check.py --tree /tmp/tree
 """
 
 from __future__ import annotations
@@ -45,11 +51,33 @@ def per_image_seconds(paths: list[Path], mode: str, repeat: int = 2) -> float:
     return best
 
 
+def end_to_end(tree: Path) -> None:
+    """CPU seconds of the selection step on `tree`: image checks in both selections vs one shared table."""
+    from unix.data.mimic import CHEXPERT_CSV
+
+    csvs = (tree / SPLIT_CSV, tree / METADATA_CSV, tree / CHEXPERT_CSV)
+    start = time.process_time()
+    S.select_understanding(*csvs, images_root=tree, reports_root=tree)
+    S.select_generation(*csvs, images_root=tree, reports_root=tree)
+    before = time.process_time() - start
+    start = time.process_time()
+    checked = S.select_image_check(csvs[0], csvs[1], tree, sorted(set(UNDERSTANDING) | set(GENERATION)))
+    check_s = time.process_time() - start
+    S.select_understanding(*csvs, images_root=tree, reports_root=tree, checked_images=checked)
+    S.select_generation(*csvs, images_root=tree, reports_root=tree, checked_images=checked)
+    after = time.process_time() - start
+    print(f"end to end on {tree} ({len(checked)} images checked): before {before:.2f} s CPU, after {after:.2f} s "
+          f"(check_images {check_s:.2f} + selections {after - check_s:.2f})")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--root", type=Path, default=None, help="directory for the full-scale metadata CSVs (reused)")
     ap.add_argument("--sample", type=int, default=12, help="MIMIC-sized JPEGs to time check_image on")
+    ap.add_argument("--tree", type=Path, default=None, help="also time the selections end to end on this tree")
     args = ap.parse_args()
+    if args.tree is not None:
+        end_to_end(args.tree)
     tmp = tempfile.TemporaryDirectory()
     root = args.root or Path(tmp.name) / "meta"
     root.mkdir(parents=True, exist_ok=True)
