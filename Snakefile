@@ -2,6 +2,7 @@
 #
 # Layout: every output is results/<stage>/<what>/...; the rule that writes a file is found from its path:
 #   results/data/synthetic/mimic-cxr-jpg/            make_demo_data (only when data.mimic_cxr_jpg is empty)
+#   results/data/image_check.parquet                 check_images (every candidate image, checked once)
 #   results/data/understanding/                      select_understanding_split
 #   results/data/generation/                         select_generation_split
 #   results/data/images/{size}/{shard}.parquet       prepare_images (one job per shard, all sizes)

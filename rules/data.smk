@@ -36,9 +36,33 @@ if W.uses_synthetic(config):
 # the full 377,110-image MIMIC-CXR-JPG; the images and reports are read inside the jobs.
 
 
+# Every image either selection could keep (frontal, in the union of their splits) is checked once here;
+# both selections read the table (unix.data.file_checks).
+rule check_images:
+    input:
+        split=W.split_inputs(config)["split"],
+        metadata=W.split_inputs(config)["metadata"],
+    output:
+        W.IMAGE_CHECK,
+    log:
+        "results/logs/check_images/check_images.log",
+    params:
+        images_root=lambda wildcards, input: W.root_of(input.metadata),
+        splits=sorted(set(config["data"]["understanding"]["splits"]) | set(config["data"]["generation"]["splits"])),
+        checks=config["data"]["checks"],
+    threads: config["data"]["checks"]["workers"]
+    resources:
+        **W.resources(config, "cpu"),
+    conda:
+        "../envs/data.yaml"
+    script:
+        "../workflow_scripts/check_images.py"
+
+
 rule select_understanding_split:
     input:
         **W.split_inputs(config),
+        image_check=W.IMAGE_CHECK,
     output:
         table=W.UNDERSTANDING_SPLIT,
         accounting=W.UNDERSTANDING_ACCOUNTING,
@@ -50,6 +74,7 @@ rule select_understanding_split:
         reports_root=lambda wildcards, input: W.reports_root_of(config, input.metadata),
         understanding=config["data"]["understanding"],
         checks=config["data"]["checks"],
+        reports=config["data"]["reports"],
     threads: config["data"]["checks"]["workers"]
     resources:
         **W.resources(config, "cpu"),
@@ -62,6 +87,7 @@ rule select_understanding_split:
 rule select_generation_split:
     input:
         **W.generation_inputs(config),
+        image_check=W.IMAGE_CHECK,
     output:
         table=W.GENERATION_SPLIT,
         accounting=W.GENERATION_ACCOUNTING,
@@ -73,6 +99,7 @@ rule select_generation_split:
         reports_root=lambda wildcards, input: W.reports_root_of(config, input.metadata),
         generation=config["data"]["generation"],
         checks=config["data"]["checks"],
+        reports=config["data"]["reports"],
     threads: config["data"]["checks"]["workers"]
     resources:
         **W.resources(config, "cpu"),

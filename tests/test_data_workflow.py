@@ -14,6 +14,7 @@ from unix import workflow as W
 from unix.data import splits as S
 from unix.data.images import read_images, shard_index
 from unix.data.mimic import CHEXPERT_LABELS
+from unix.data.report_text import COMBINED_HEADERS
 
 IMAGE_DEFECT_REASON = {"corrupt_jpeg": S.CORRUPT_IMAGE, "truncated_jpeg": S.CORRUPT_IMAGE,
                        "missing_image": S.MISSING_IMAGE}
@@ -49,6 +50,7 @@ def test_dry_run_lists_one_image_job_per_shard(tmp_path):
               if len(line.split()) == 2 and line.split()[1].isdigit()}
     assert counts["prepare_images"] == 3
     assert counts["select_understanding_split"] == counts["select_generation_split"] == 1
+    assert counts["check_images"] == 1  # one image check serves both selections
     assert counts["make_demo_data"] == 1
 
 
@@ -91,6 +93,14 @@ def test_data_target_on_the_demo_matches_the_ground_truth(tmp_path):
 
     und = pd.read_parquet(tmp_path / W.UNDERSTANDING_SPLIT)
     gen = pd.read_parquet(tmp_path / W.GENERATION_SPLIT)
+    # Reports under an old-style findings header (an exam title) are kept in both splits.
+    usable = ((truth["defect"] == "") & truth["view_position"].isin(["PA", "AP"])
+              & truth["split"].isin(["train", "test"]))
+    old = truth[usable & ~truth["findings_header"].isin(["", "FINDINGS", *COMBINED_HEADERS])]
+    gen_acc = pd.read_csv(tmp_path / W.GENERATION_ACCOUNTING, keep_default_na=False)
+    gen_dup = set(gen_acc.loc[gen_acc["reason"] == S.DUPLICATE_PROMPT, "dicom_id"])
+    assert len(old) and set(old["dicom_id"]) <= set(und["dicom_id"])
+    assert set(old["dicom_id"]) - gen_dup <= set(gen["dicom_id"])
     assert set(und["split"]) == {"train", "validate", "test"} and set(gen["split"]) == {"train", "test"}
     kept = set(und["dicom_id"]) | set(gen["dicom_id"])
     for size in (384, 256, 512):

@@ -36,21 +36,25 @@ def test_standard_report():
                           "opacities that most likely represent nipple shadows.")
     assert s.impression == "No acute cardiopulmonary process."
     assert s.body == "" and "FINAL REPORT" not in s.findings
-    assert s.headings == ["examination", "indication", "technique", "comparison", "findings", "impression"]
+    assert s.section_names == ["preamble", "examination", "indication", "technique", "comparison", "findings",
+                               "impression"]
 
 
 def test_headings_in_any_case_order_and_colon_spacing():
-    s = parse_report("Impression : Stable.\nfindings:Heart is normal.\nHistory:\n  Cough.\nComparisons: ___.")
+    # Upstream needs whitespace after the colon ("findings:Heart" is text); a space before it is fine.
+    s = parse_report("Impression : Stable.\n findings: Heart is normal.\nHistory:\n  Cough.\nComparisons: ___.")
     assert s.impression == "Stable."
     assert s.findings == "Heart is normal."
     assert s.history == "Cough."
     assert s.comparison == "___."
-    assert s.headings == ["impression", "findings", "history", "comparison"]
+    assert s.section_names == ["preamble", "impression", "findings", "history", "comparison"]
+    assert parse_report("FINDINGS:Heart is normal.").findings == ""
 
 
-def test_heading_alone_on_its_line_without_colon():
+def test_heading_alone_on_its_line_without_colon_is_text():
+    # Upstream semantics: a header needs its colon (our old parser also took bare headings).
     s = parse_report("FINDINGS\nLungs clear.\nIMPRESSION\nNormal.")
-    assert (s.findings, s.impression) == ("Lungs clear.", "Normal.")
+    assert (s.findings, s.impression) == ("", "")
 
 
 def test_heading_words_inside_a_sentence_are_text():
@@ -69,7 +73,7 @@ def test_single_paragraph_report_is_kept_as_body():
     s = parse_report(text)
     assert s.findings == "" and s.impression == ""
     assert s.body == "Heart size is normal. The lungs are clear. No effusion."
-    assert s.headings == []
+    assert s.section_names == ["full report"]
 
 
 def test_wet_read_block_and_final_report():
@@ -85,23 +89,27 @@ def test_wet_read_block_and_final_report():
 
 def test_wet_read_version_suffix():
     s = parse_report("WET READ VERSION #1 ___ ___ 9:12 PM\n Clear.\n____________\nFINDINGS: ok")
-    assert s.headings[0] == "wet_read" and s.wet_read == "___ ___ 9:12 PM Clear." and s.findings == "ok"
+    assert s.section_names == ["preamble", "findings"]
+    assert s.wet_read == "VERSION #1 ___ ___ 9:12 PM Clear." and s.findings == "ok" and s.body == ""
 
 
 def test_addendum_after_impression():
-    s = parse_report("FINDINGS: Clear.\nIMPRESSION: Normal.\n\nADDENDUM #1\n  Discussed with Dr. ___ at ___.")
+    s = parse_report("FINDINGS: Clear.\nIMPRESSION: Normal.\n\nADDENDUM:  Discussed with Dr. ___ at ___.")
     assert s.impression == "Normal."
     assert s.addendum == "Discussed with Dr. ___ at ___."
+    # "ADDENDUM #1" is no header upstream (a "#" and a digit): it stays in the impression.
+    s = parse_report("FINDINGS: Clear.\nIMPRESSION: Normal.\n\nADDENDUM #1\n  Discussed.")
+    assert s.impression == "Normal. ADDENDUM #1 Discussed." and s.addendum == ""
 
 
-def test_findings_and_impression_combined_heading():
+def test_findings_and_impression_combined_heading_is_impression():
     s = parse_report("FINDINGS AND IMPRESSION: Lungs clear.")
-    assert s.findings == "Lungs clear."
+    assert (s.findings, s.impression) == ("", "Lungs clear.")
 
 
-def test_repeated_heading_is_concatenated():
+def test_repeated_heading_the_last_wins():
     s = parse_report("FINDINGS: First part.\nIMPRESSION: x\nFINDINGS: Second part.")
-    assert s.findings == "First part. Second part."
+    assert s.findings == "Second part."
 
 
 def test_deidentified_spans_and_crlf():

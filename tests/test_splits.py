@@ -32,6 +32,14 @@ REPORT = """                                 FINAL REPORT
 """
 
 
+OLD_STYLE = """                                 FINAL REPORT
+ HISTORY:  ___-year-old man with cough.
+ \n PA AND LATERAL CHEST RADIOGRAPHS:  The heart is mildly enlarged.  No pleural
+ effusion.
+ \n IMPRESSION:  Mild cardiomegaly.
+"""
+
+
 def jpeg_bytes(width: int = 40, height: int = 52, value: int = 0) -> bytes:
     """A small grayscale JPEG with a gradient (so decoding has real work to do)."""
     arr = (np.add.outer(np.arange(height), np.arange(width)) * 3 + value) % 256
@@ -69,6 +77,12 @@ CASES: dict[str, tuple] = {
                S.EMPTY_FINDINGS),
     "nosplit": (10000007, 50000013, None, "PA", REPORT.format(findings="v"), "ok", S.NOT_IN_SPLIT,
                 S.NOT_IN_SPLIT),
+    # Header styles: an old-style exam title is findings (official map), so the report is kept in both splits;
+    # FINDINGS AND IMPRESSION is impression (official map), so there are no findings.
+    "oldhdr": (10000009, 50000015, "train", "PA", OLD_STYLE, "ok", "", ""),
+    "f-and-i": (10000009, 50000016, "train", "AP", OLD_STYLE.replace("PA AND LATERAL CHEST RADIOGRAPHS",
+                                                                      "FINDINGS AND IMPRESSION"), "ok",
+                S.EMPTY_FINDINGS, S.EMPTY_FINDINGS),
 }
 # Extra input rows: a repeated metadata row, and a split row with no metadata row.
 DUPLICATE_ROW = "ok-pa"
@@ -330,3 +344,48 @@ def test_malformed_csv_is_a_clear_error(tmp_path):
 def test_nothing_kept_is_an_error_that_points_at_the_roots(mimic, tmp_path):
     with pytest.raises(ValueError, match=r"no input row was kept .*missing_image: .*data.mimic_cxr_jpg"):
         S.select_understanding(*csvs(mimic), images_root=tmp_path, reports_root=mimic)
+
+
+# ---------------------------------------------------------------- one image check for both selections
+
+
+def test_old_style_findings_header_is_kept_in_both_splits(mimic):
+    und = S.select_understanding(*csvs(mimic), images_root=mimic, reports_root=mimic)
+    gen = S.select_generation(*csvs(mimic), images_root=mimic, reports_root=mimic)
+    row = und.table.set_index("dicom_id").loc["oldhdr"]
+    assert row["findings"] == "The heart is mildly enlarged. No pleural effusion."
+    assert row["impression"] == "Mild cardiomegaly."
+    assert gen.table.set_index("dicom_id").loc["oldhdr", "prompt"] == row["findings"]
+
+
+def test_one_image_check_table_serves_both_selections(mimic, monkeypatch):
+    splits = sorted(set(S.UnderstandingOptions().splits) | set(S.GenerationOptions().splits))
+    checked = S.select_image_check(mimic / SPLIT_CSV, mimic / METADATA_CSV, mimic, splits)
+    assert list(checked.columns) == ["dicom_id", "image_path", "reason", "detail"]
+    assert checked["image_path"].is_unique
+    reasons = dict(zip(checked["dicom_id"], checked["reason"]))
+    assert reasons["ok-pa"] == "" and reasons["noimg"] == S.MISSING_IMAGE and reasons["trunc"] == S.CORRUPT_IMAGE
+    assert "lat" not in reasons and "nosplit" not in reasons  # only what a selection could keep is checked
+    inline_u = S.select_understanding(*csvs(mimic), images_root=mimic, reports_root=mimic)
+    inline_g = S.select_generation(*csvs(mimic), images_root=mimic, reports_root=mimic)
+
+    def no_check(*args, **kwargs):
+        raise AssertionError("an image was checked again although the table has it")
+
+    monkeypatch.setattr("unix.data.file_checks.check_image", no_check)
+    und = S.select_understanding(*csvs(mimic), images_root=mimic, reports_root=mimic, checked_images=checked)
+    gen = S.select_generation(*csvs(mimic), images_root=mimic, reports_root=mimic, checked_images=checked)
+    pd.testing.assert_frame_equal(und.accounting, inline_u.accounting)
+    pd.testing.assert_frame_equal(und.table, inline_u.table)
+    pd.testing.assert_frame_equal(gen.accounting, inline_g.accounting)
+    pd.testing.assert_frame_equal(gen.table, inline_g.table)
+
+
+def test_images_missing_from_the_check_table_are_checked_on_the_spot(mimic):
+    checked = S.select_image_check(mimic / SPLIT_CSV, mimic / METADATA_CSV, mimic, ["train"])
+    sel = S.select_understanding(*csvs(mimic), images_root=mimic, reports_root=mimic, checked_images=checked)
+    assert observed_reasons(sel.accounting) == expected_reasons(6)  # validate and test images checked here
+    # A table result is used as it is (here: one that says corrupt), not checked again.
+    forged = checked.assign(reason=np.where(checked["dicom_id"] == "ok-pa", S.CORRUPT_IMAGE, checked["reason"]))
+    sel = S.select_understanding(*csvs(mimic), images_root=mimic, reports_root=mimic, checked_images=forged)
+    assert sel.accounting.set_index("dicom_id").loc["ok-pa", "reason"].tolist()[0] == S.CORRUPT_IMAGE

@@ -7,6 +7,7 @@ import datetime as dt
 import gzip
 import json
 import re
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +19,20 @@ from conftest import demo_config, run_snakemake
 from unix.data import mimic
 from unix.data import radiograph as rad
 from unix.data.mimic import CHEXPERT_LABELS, FRONTAL_VIEWS, KNOWN_VIEWS, image_relpath, report_relpath
-from unix.data.report_text import REPORT_KINDS, compose_report, sample_details
+from unix.data.report_text import (
+    COMBINED_HEADERS,
+    COMPARISON_HEADERS,
+    EXAMINATION_HEADERS,
+    FINDINGS_HEADERS,
+    INDICATION_HEADERS,
+    P_NOTIFICATION,
+    REPORT_KINDS,
+    compose_report,
+    draw_style,
+    sample_details,
+    style_choices,
+)
+from unix.data.reports import parse_report
 from unix.data.synthetic import DEFECTS, GROUND_TRUTH_COLUMNS, REAL_IMAGES, REAL_STUDIES, REAL_SUBJECTS, generate
 
 SEED, N_SUBJECTS, SIZE = 3, 16, 192
@@ -136,6 +150,9 @@ def test_ground_truth_format(tree):
     assert set(truth["report_kind"]) <= set(REPORT_KINDS)
     assert set(truth["has_findings"].astype(str)) <= {"True", "False"}
     assert set(truth["defect"]) <= {"", *DEFECTS}
+    assert set(truth["findings_header"]) <= {"", *FINDINGS_HEADERS}
+    with_findings = truth["report_kind"].map(lambda k: REPORT_KINDS[k][1])
+    assert ((truth["findings_header"] != "") == with_findings).all()
 
 
 # ---------------------------------------------------------------- determinism
@@ -245,11 +262,39 @@ def test_report_structure(kind):
 
 
 def test_has_findings_matches_the_files(tree):
+    """The ground truth's has_findings is what the parser (default options) reads in each file."""
     root, truth = tree["root"], tree["truth"]
     for r in truth.drop_duplicates("study_id").itertuples():
         path = root / report_relpath(r.subject_id, r.study_id)
         text = path.read_bytes().decode("utf-8", "replace") if path.exists() else ""
-        assert (re.search(r"^ FINDINGS:", text, re.M) is not None) == (str(r.has_findings) == "True"), text
+        assert (parse_report(text).findings != "") == (str(r.has_findings) == "True"), text
+        if r.findings_header and r.defect == "":
+            assert re.search(rf"^ {re.escape(r.findings_header)}:", text, re.M), (r.findings_header, text)
+
+
+def test_header_styles_follow_the_official_counts():
+    """Each header style of the official map appears, in about its real share (rare ones raised to the floor);
+    every findings header gives findings except the two the official map makes impression."""
+    labels = {name: np.nan for name in CHEXPERT_LABELS} | {"Cardiomegaly": 1.0, "Support Devices": 1.0,
+                                                            "Pleural Effusion": 0.0}
+    n, seen = 1500, Counter()
+    for i in range(n):
+        header = draw_style(np.random.default_rng([7, i]), FINDINGS_HEADERS)
+        text = compose_report(labels, sample_details(np.random.default_rng(i)), "structured",
+                              np.random.default_rng([8, i]), "CHEST (PORTABLE AP)", findings_header=header)
+        s = parse_report(text)
+        seen.update(h for h in re.findall(r"^ ([A-Za-z ()/,-]+):", text, re.M))
+        assert (s.findings != "") == (header not in COMBINED_HEADERS), text
+        assert s.impression and "Followup" not in s.impression and "discussed" not in s.impression
+        assert mentions(s.findings + " " + s.impression)["Cardiomegaly"] == {1.0}
+    for slot in (FINDINGS_HEADERS, INDICATION_HEADERS, COMPARISON_HEADERS, EXAMINATION_HEADERS):
+        styles, p = style_choices(slot)
+        assert min(p) >= 0.004 and set(styles) <= set(seen), set(styles) - set(seen)
+    # Real shares: INDICATION 153,730 reports, HISTORY 45,624, CLINICAL INFORMATION 4,024.
+    assert seen["INDICATION"] > 2 * seen["HISTORY"] and seen["HISTORY"] > 5 * seen["CLINICAL INFORMATION"] > 0
+    for extra in ("LINES AND TUBES", "RECOMMENDATION(S)", "NOTIFICATION", "CONCLUSION"):
+        assert seen[extra] > 0, extra
+    assert abs(seen["NOTIFICATION"] / n - P_NOTIFICATION) < 0.02
 
 
 # ---------------------------------------------------------------- broken inputs

@@ -42,6 +42,7 @@ UNDERSTANDING_SPLIT = str(RESULTS / "data" / "understanding" / "split.parquet")
 UNDERSTANDING_ACCOUNTING = str(RESULTS / "data" / "understanding" / "accounting.csv")
 GENERATION_SPLIT = str(RESULTS / "data" / "generation" / "split.parquet")
 GENERATION_ACCOUNTING = str(RESULTS / "data" / "generation" / "accounting.csv")
+IMAGE_CHECK = str(RESULTS / "data" / "image_check.parquet")  # every candidate image checked once, for both splits
 IMAGES_DIR = RESULTS / "data" / "images"
 
 

@@ -1,5 +1,7 @@
 """Rule select_generation_split: the CheXGenBench generation split, with accounting."""
 
+from unix.data.file_checks import read_image_check
+from unix.data.reports import SectionOptions
 from unix.data.splits import FileChecks, GenerationOptions, select_generation
 from unix.pipeline import run_step
 
@@ -15,6 +17,8 @@ def main(smk) -> dict:
         llava_rad=llava or None,
         options=GenerationOptions.from_config(smk.params.generation),
         checks=FileChecks.from_config(smk.params.checks),
+        checked_images=read_image_check(smk.input.image_check),
+        sections=SectionOptions.from_config(smk.params.reports),
     )
     selection.write(smk.output.table, smk.output.accounting)
     return {"counts": selection.counts()}

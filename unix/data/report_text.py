@@ -12,6 +12,15 @@ The structure and noise follow the real files: a "FINAL REPORT" header line with
 EXAMINATION / INDICATION / HISTORY / TECHNIQUE / COMPARISON / FINDINGS / IMPRESSION sections in varying
 subsets and order, `___` de-identified spans, WET READ blocks before the header, ADDENDUM blocks, reports
 without FINDINGS, single paragraphs without headings, and text wrapped at 78 columns with a leading space.
+
+Headers come in the styles of the real files, in the proportions the official MIMIC-CXR section parser's
+comments count (`unix.data.report_sections.OFFICIAL_HEADERS`): `REASON FOR EXAMINATION`, `CLINICAL
+INFORMATION`, `COMPARISONS`, `TYPE OF EXAMINATION`, `CONCLUSION`, `RECOMMENDATION(S)` and `NOTIFICATION`
+after the impression, and for the findings old-style exam titles (`CHEST, TWO VIEWS`, `PA AND LATERAL CHEST
+RADIOGRAPHS`, ...), `FINDINGS AND IMPRESSION` / `FINDINGS/IMPRESSION` (impression upstream: such a report has
+no findings), lower-case `Findings` and `LINES AND TUBES` paragraphs. Styles rarer than `STYLE_FLOOR` of their
+slot are raised to it (as the rare labels are) so that a demo of a few hundred reports shows them; styles the
+comments do not count have assumed weights (`FINDINGS_HEADERS`, `P_LINES_AND_TUBES`).
 """
 
 from __future__ import annotations
@@ -23,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from unix.data.mimic import CHEXPERT_LABELS
+from unix.data.report_sections import OFFICIAL_HEADERS
 
 # kind -> (probability, the report has a FINDINGS section)
 REPORT_KINDS: dict[str, tuple[float, bool]] = {
@@ -33,6 +43,58 @@ REPORT_KINDS: dict[str, tuple[float, bool]] = {
     "addendum": (0.07, True),
 }
 WIDTH = 78
+
+# ---- header styles: (header as written, weight = reports using it in MIMIC-CXR) per slot of the report
+COUNTED_REPORTS = 227_835  # reports (studies) of MIMIC-CXR: the official parser's counts are out of these
+STYLE_FLOOR = 0.01
+"""Smallest probability of a style within its slot (rare real styles are raised to it)."""
+
+
+def _counted(section: str, *headers: str) -> dict[str, float]:
+    return {h.upper(): float(OFFICIAL_HEADERS[section][h] or 0) for h in headers}
+
+
+EXAMINATION_HEADERS = _counted("examination", "examination", "exam", "type of examination")
+INDICATION_HEADERS = {**_counted("indication", "indication", "reason for examination", "reason for exam",
+                                 "clinical indication"),
+                      **_counted("history", "history", "clinical history", "clinical information", "patient history")}
+COMPARISON_HEADERS = _counted("comparison", "comparison", "comparisons", "reference exam", "comparison exam",
+                              "comparison film")
+IMPRESSION_HEADERS = _counted("impression", "impression", "conclusion")
+RECOMMENDATION_HEADERS = _counted("recommendations", "recommendation(s)", "recommendations", "recommendation")
+# Exam titles the official map makes findings. Only CHEST, TWO VIEWS is counted upstream; each other title is
+# assumed as frequent as it. Lower-case "Findings" is not counted upstream; assumed 1 report in 1,000.
+_EXAM_TITLE = float(OFFICIAL_HEADERS["findings"]["chest, two views"] or 0)
+COMBINED_HEADERS = ("FINDINGS AND IMPRESSION", "FINDINGS/IMPRESSION")
+"""Findings headers that the official map makes impression: a report written with one has no findings."""
+FINDINGS_HEADERS: dict[str, float] = {
+    **_counted("findings", "findings", "chest, two views"),
+    "PA AND LATERAL CHEST RADIOGRAPHS": _EXAM_TITLE, "PORTABLE AP CHEST RADIOGRAPH": _EXAM_TITLE,
+    "FRONTAL AND LATERAL VIEWS OF THE CHEST": _EXAM_TITLE, "PORTABLE SEMI-UPRIGHT RADIOGRAPH": _EXAM_TITLE,
+    **_counted("impression", "findings and impression", "findings/impression"),
+    "Findings": COUNTED_REPORTS / 1000,
+}
+P_RECOMMENDATIONS = sum(RECOMMENDATION_HEADERS.values()) / COUNTED_REPORTS
+P_NOTIFICATION = (OFFICIAL_HEADERS["notification"]["notification"] or 0) / COUNTED_REPORTS
+P_LINES_AND_TUBES = 0.1
+"""Assumed share of reports with devices that list them under LINES AND TUBES (not counted upstream)."""
+RECOMMENDATIONS = ["Followup radiograph after treatment is recommended.", "Clinical correlation is recommended.",
+                   "Repeat radiograph in ___ weeks is suggested."]
+NOTIFICATIONS = ["The findings were discussed with Dr. ___ by Dr. ___ on the telephone on ___ at 4:40 PM.",
+                 "Dr. ___ was paged at ___ and the results were communicated."]
+
+
+def style_choices(weights: dict[str, float]) -> tuple[list[str], np.ndarray]:
+    """(styles, probabilities) of one slot: the weights normalised, each raised to at least STYLE_FLOOR."""
+    p = np.array(list(weights.values()), dtype=float)
+    p = np.maximum(p / p.sum(), STYLE_FLOOR)
+    return list(weights), p / p.sum()
+
+
+def draw_style(rng: np.random.Generator, weights: dict[str, float]) -> str:
+    """One header style of a slot."""
+    styles, p = style_choices(weights)
+    return styles[int(rng.choice(len(styles), p=p))]
 
 ZONE_WORDS = {
     "right upper": "right upper lobe", "right middle": "right middle lobe", "right lower": "right lower lobe",
@@ -193,10 +255,16 @@ def _section(name: str, text: str, rng: np.random.Generator, block: bool) -> lis
 
 
 def compose_report(labels: dict[str, float], details: dict[str, Any], kind: str, rng: np.random.Generator,
-                   examination: str) -> str:
-    """The text of one report of `kind` (see REPORT_KINDS) stating `labels` (CheXpert name -> value)."""
+                   examination: str, findings_header: str = "FINDINGS") -> str:
+    """The text of one report of `kind` (see REPORT_KINDS) stating `labels` (CheXpert name -> value).
+
+    `findings_header`: how the findings section is headed (a key of FINDINGS_HEADERS) in kinds that have one;
+    with one of COMBINED_HEADERS the findings and impression are one section under it.
+    """
     if kind not in REPORT_KINDS:
         raise ValueError(f"unknown report kind {kind!r}; known: {list(REPORT_KINDS)}")
+    if findings_header not in FINDINGS_HEADERS:
+        raise ValueError(f"unknown findings header {findings_header!r}; known: {list(FINDINGS_HEADERS)}")
     stated = {k: v for k, v in labels.items() if not (isinstance(v, float) and math.isnan(v))}
     positives = [k for k in CHEXPERT_LABELS if stated.get(k) in (1.0, -1.0) and k != "No Finding"]
     negatives = [k for k in CHEXPERT_LABELS if stated.get(k) == 0.0]
@@ -244,26 +312,39 @@ def compose_report(labels: dict[str, float], details: dict[str, Any], kind: str,
 
     pre: list[list[str]] = []
     if rng.random() < 0.75:
-        pre.append(_section("EXAMINATION", examination, rng, False))
+        pre.append(_section(draw_style(rng, EXAMINATION_HEADERS), examination, rng, False))
     if rng.random() < 0.85:
-        pre.append(_section("INDICATION" if rng.random() < 0.8 else "HISTORY", _pick(rng, INDICATIONS), rng, False))
+        pre.append(_section(draw_style(rng, INDICATION_HEADERS), _pick(rng, INDICATIONS), rng, False))
     if rng.random() < 0.5:
         pre.append(_section("TECHNIQUE", _pick(rng, TECHNIQUES["AP" if "AP)" in examination else "PA"]), rng, False))
     if rng.random() < 0.8:
-        pre.append(_section("COMPARISON", _pick(rng, COMPARISONS), rng, False))
+        pre.append(_section(draw_style(rng, COMPARISON_HEADERS), _pick(rng, COMPARISONS), rng, False))
     if len(pre) > 1 and rng.random() < 0.2:
         rng.shuffle(pre)
     block = bool(rng.random() < 0.7)
     main: list[list[str]] = []
+    impression_header = draw_style(rng, IMPRESSION_HEADERS)
+    # No FINDINGS section: one section carries every mention.
+    everything = pos_sentences + neg_sentences if stated.get("No Finding") != 1.0 else impression + neg_sentences
     if kind == "no_findings":
-        # No FINDINGS section: the impression carries every mention.
-        everything = pos_sentences + neg_sentences if stated.get("No Finding") != 1.0 else impression + neg_sentences
-        main.append(_section("IMPRESSION", "  ".join(everything), rng, block))
+        main.append(_section(impression_header, "  ".join(everything), rng, block))
+    elif findings_header in COMBINED_HEADERS:
+        main.append(_section(findings_header, "  ".join(everything), rng, block))
     else:
-        main.append(_section("FINDINGS", "  ".join(findings), rng, block))
-        main.append(_section("IMPRESSION", "  ".join(impression), rng, block))
+        devices = mention("Support Devices", 1.0, details, rng) if stated.get("Support Devices") == 1.0 else ""
+        rest = [f for f in findings if f != devices]
+        if devices and rest and devices in findings and rng.random() < P_LINES_AND_TUBES:
+            main.append(_section(findings_header, "  ".join(rest), rng, block)
+                        + [" ", *_section("LINES AND TUBES", devices, rng, False)])
+        else:
+            main.append(_section(findings_header, "  ".join(findings), rng, block))
+        main.append(_section(impression_header, "  ".join(impression), rng, block))
         if rng.random() < 0.05:
             main.reverse()
+    if rng.random() < P_RECOMMENDATIONS:
+        main.append(_section(draw_style(rng, RECOMMENDATION_HEADERS), _pick(rng, RECOMMENDATIONS), rng, False))
+    if rng.random() < P_NOTIFICATION:
+        main.append(_section("NOTIFICATION", _pick(rng, NOTIFICATIONS), rng, False))
 
     lines: list[str] = []
     if kind == "wet_read":

@@ -5,22 +5,26 @@ dropped silently and a bad row never stops the run (a missing column or unreadab
 a message naming the file and the fix).
 
 The work is in two kinds of steps, kept apart so that each can be measured and parallelised:
-  - table logic (`candidate_images`, `attach_labels`, `dedup_prompts`): vectorised pandas over the
-    metadata CSVs, no file access; about 1 s of one core per selection on the 377,110 rows of
-    MIMIC-CXR-JPG (benchmarks/bench_split_selection.py);
-  - per-file checks (`check_image`, `read_report` via `check_files`): one call per candidate image
-    or study, run on a thread pool of `FileChecks.workers` threads.
+  - table logic (`unix.data.split_tables`: `candidate_images`, `attach_labels`, `dedup_prompts`, the
+    accounting; `unix.data.llava_rad` for the annotation CSVs): vectorised pandas over the metadata CSVs,
+    no file access; about 1 s of one core per selection on the 377,110 rows of MIMIC-CXR-JPG
+    (benchmarks/bench_split_selection.py);
+  - per-file checks (`unix.data.file_checks`): each candidate image is checked once for both selections
+    (`select_image_check`, rule check_images, results/data/image_check.parquet) and each study's report is
+    read and sectioned (`unix.data.report_sections`, config data.reports) by each selection.
 
 Accounting (`accounting.csv`): one row per input row with row, dicom_id, subject_id, study_id, split,
 view_position, status (kept|excluded), reason, detail. `row` is the 0-based data row of the metadata
 CSV (split-CSV rows without a metadata row follow, reason no_metadata); with LLaVA-Rad annotations it
 is the row of the train CSV, then of the test CSV. A row gets the first reason that applies, in the
-order of the constants below. Selecting nothing at all is an error (it means the roots are wrong).
+order of the constants in `unix.data.split_tables`. Selecting nothing at all is an error (it means the
+roots are wrong).
 
 Selection rules (the README compares them with the paper's counts):
   understanding: PA/AP views on the official train/validate/test split, paired with the study's
-    report, which must be readable and (by default) have a FINDINGS section; CheXpert labels of the
-    study attached.
+    report, which must be readable and (by default) have a findings section, as the official MIMIC-CXR
+    section parser finds it (`unix.data.report_sections`: `CHEST, TWO VIEWS:` counts, `FINDINGS AND
+    IMPRESSION:` does not); CheXpert labels of the study attached.
   generation (CheXGenBench): PA/AP views on train and test (validate is not used: CheXGenBench
     has train/test only); prompt = LLaVA-Rad `annotated_prompt` when the annotation CSVs are given,
     else the report's FINDINGS; the test set deduplicated by prompt (first row kept).
@@ -28,80 +32,62 @@ Selection rules (the README compares them with the paper's counts):
 
 from __future__ import annotations
 
-import ast
 import logging
-import math
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
-import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.csv as pcsv
 
-from unix.data.mimic import CHEXPERT_LABELS, FRONTAL_VIEWS, KNOWN_VIEWS, SPLITS
-from unix.data.reports import parse_report, read_report
+from unix.data.file_checks import (  # noqa: F401  (re-exported: the per-file checks and their reasons)
+    CORRUPT_IMAGE,
+    IMAGE_CHECK_MODES,
+    MISSING_IMAGE,
+    FileChecks,
+    check_files,
+    check_image,
+    image_check_table,
+    load_report,
+)
+from unix.data.llava_rad import LLAVA_RAD_COLUMNS, llava_rad_candidates, parse_label_dict  # noqa: F401
+from unix.data.mimic import CHEXPERT_LABELS, SPLITS
+from unix.data.reports import SectionOptions
+from unix.data.split_tables import (  # noqa: F401  (re-exported: the reasons and the table logic)
+    ACCOUNTING_COLUMNS,
+    DUPLICATE_ID,
+    DUPLICATE_PROMPT,
+    EMPTY_FINDINGS,
+    EMPTY_PROMPT,
+    EXCLUDED,
+    ID_MISMATCH,
+    INVALID_ID,
+    INVALID_LABELS,
+    INVALID_PATH,
+    KEPT,
+    LATERAL_VIEW,
+    LATERAL_VIEWS,
+    NO_METADATA,
+    NON_FRONTAL_VIEW,
+    NOT_IN_SPLIT,
+    SPLIT_NOT_USED,
+    UNKNOWN_SPLIT,
+    UNKNOWN_VIEW,
+    attach_labels,
+    candidate_images,
+    classify_views,
+    dedup_prompts,
+    finish_accounting,
+    image_paths,
+    log_exclusions,
+    read_csv,
+    report_paths,
+)
 
 log = logging.getLogger(__name__)
-
-# Exclusion reasons, in the order they are tested (a row gets the first that applies).
-DUPLICATE_ID = "duplicate_id"
-INVALID_ID = "invalid_id"
-NO_METADATA = "no_metadata"
-NOT_IN_SPLIT = "not_in_split"
-ID_MISMATCH = "id_mismatch"
-UNKNOWN_SPLIT = "unknown_split"
-SPLIT_NOT_USED = "split_not_used"
-INVALID_PATH = "invalid_path"
-LATERAL_VIEW = "lateral_view"
-NON_FRONTAL_VIEW = "non_frontal_view"
-UNKNOWN_VIEW = "unknown_view"
-MISSING_IMAGE = "missing_image"
-CORRUPT_IMAGE = "corrupt_image"
-# no_report, empty_report, report_not_utf8 come from unix.data.reports.read_report
-EMPTY_FINDINGS = "empty_findings"
-EMPTY_PROMPT = "empty_prompt"
-INVALID_LABELS = "invalid_labels"
-DUPLICATE_PROMPT = "duplicate_prompt"
-
-KEPT, EXCLUDED = "kept", "excluded"
-LATERAL_VIEWS = ("LATERAL", "LL", "XTABLE LATERAL")
-ACCOUNTING_COLUMNS = ["row", "dicom_id", "subject_id", "study_id", "split", "view_position", "status",
-                      "reason", "detail"]
-IMAGE_CHECK_MODES = ("header", "decode")
-# An image path relative to the MIMIC-CXR-JPG root: files/pXX/pSUBJECT/sSTUDY/DICOM.jpg
-_IMAGE_PATH_RE = r"(?:^|/)files/p\d+/p(?P<subject_id>\d+)/s(?P<study_id>\d+)/(?P<dicom_id>[^/]+)\.jpg$"
 
 
 # ----------------------------------------------------------------------------------------------
 # Options
-
-
-@dataclass(frozen=True)
-class FileChecks:
-    """How the per-file checks run (config `data.checks`)."""
-
-    image_check: str = "decode"
-    """"header": the file exists, starts with a JPEG start-of-image and ends with an end-of-image marker
-    and Pillow parses its header (cheap, catches missing and truncated files); "decode": also decodes it
-    at 1/8 scale (also catches entropy-coded data that libjpeg cannot decode; data cut short and then
-    followed by an end-of-image marker is only a libjpeg warning, which Pillow accepts)."""
-    workers: int = 1
-    """Threads for the per-file checks (image decoding and file reads release the GIL)."""
-
-    @classmethod
-    def from_config(cls, checks: dict[str, Any]) -> "FileChecks":
-        """From config section `data.checks`."""
-        return cls(str(checks["image_check"]), int(checks["workers"]))
-
-    def __post_init__(self) -> None:
-        if self.image_check not in IMAGE_CHECK_MODES:
-            raise ValueError(f"config data.checks.image_check={self.image_check!r}; use one of {IMAGE_CHECK_MODES}")
-        if self.workers < 1:
-            raise ValueError(f"config data.checks.workers={self.workers}; use 1 or more threads")
 
 
 @dataclass(frozen=True)
@@ -175,360 +161,6 @@ class Selection:
         self.accounting.to_csv(accounting_path, index=False)
 
 
-# ----------------------------------------------------------------------------------------------
-# Reading the CSVs
-
-
-def read_csv(path: str | Path, columns: Sequence[str], what: str) -> pd.DataFrame:
-    """Read the `columns` of a (gzipped) CSV as strings ("" for empty cells).
-
-    Raises ValueError naming the file and the missing columns when the header lacks one.
-    """
-    path = Path(path)
-    if not path.exists():
-        raise ValueError(f"{what} {path} does not exist; check config data.mimic_cxr_jpg (or run the demo "
-                         f"with it empty to generate the synthetic tree)")
-    try:
-        header = pd.read_csv(path, nrows=0).columns
-    except Exception as err:  # pandas raises several types for unreadable files
-        raise ValueError(f"{what} {path} cannot be read as CSV ({err}); replace it with the released file") from err
-    missing = [c for c in columns if c not in header]
-    if missing:
-        raise ValueError(f"{what} {path} lacks column(s) {missing} (has {list(header)}); "
-                         f"it must be the file from the release")
-    # pyarrow's reader is about twice as fast as pandas' C parser on the gzipped MIMIC-CXR CSVs.
-    try:
-        table = pcsv.read_csv(path, convert_options=pcsv.ConvertOptions(
-            include_columns=list(columns), column_types={c: pa.string() for c in columns},
-            strings_can_be_null=False))
-    except (pa.ArrowInvalid, OSError) as err:
-        raise ValueError(f"{what} {path} is not a well-formed CSV ({err}); replace it with the released file") from err
-    return table.to_pandas()[list(columns)]
-
-
-def _to_id(series: pd.Series) -> pd.Series:
-    """String ids -> nullable Int64 (NA where the cell is not a non-negative integer).
-
-    pyarrow compute instead of pd.to_numeric: about 5x faster on the 377,110 ids of MIMIC-CXR.
-    """
-    arr = pc.utf8_trim_whitespace(pa.array(series.astype("string").fillna(""), type=pa.string()))
-    ok = pc.fill_null(pc.match_substring_regex(arr, r"^[0-9]{1,18}$"), False)
-    values = pc.cast(pc.if_else(ok, arr, "0"), pa.int64()).to_numpy(zero_copy_only=False)
-    mask = ~ok.to_numpy(zero_copy_only=False)
-    return pd.Series(pd.arrays.IntegerArray(values, mask), index=series.index)
-
-
-# ----------------------------------------------------------------------------------------------
-# Table logic (vectorised)
-
-
-def classify_views(views: pd.Series) -> tuple[pd.Series, pd.Series]:
-    """(is_frontal, reason) per ViewPosition: lateral_view, non_frontal_view, unknown_view or ""."""
-    v = views.fillna("").str.strip().str.upper()
-    frontal = v.isin(FRONTAL_VIEWS)
-    reason = np.select(
-        [frontal, v.isin(LATERAL_VIEWS), v.isin(KNOWN_VIEWS) & (v != "")],
-        ["", LATERAL_VIEW, NON_FRONTAL_VIEW],
-        default=UNKNOWN_VIEW,
-    )
-    return frontal, pd.Series(reason, index=views.index)
-
-
-def image_paths(subject_id: pd.Series, study_id: pd.Series, dicom_id: pd.Series) -> pd.Series:
-    """files/pXX/pSUBJECT/sSTUDY/DICOM.jpg for each row (vectorised `mimic.image_relpath`)."""
-    subj = subject_id.astype("string")
-    return "files/p" + subj.str[:2] + "/p" + subj + "/s" + study_id.astype("string") + "/" + dicom_id + ".jpg"
-
-
-def report_paths(subject_id: pd.Series, study_id: pd.Series) -> pd.Series:
-    """files/pXX/pSUBJECT/sSTUDY.txt for each row (vectorised `mimic.report_relpath`)."""
-    subj = subject_id.astype("string")
-    return "files/p" + subj.str[:2] + "/p" + subj + "/s" + study_id.astype("string") + ".txt"
-
-
-def candidate_images(split: pd.DataFrame, metadata: pd.DataFrame, splits: Sequence[str]) -> pd.DataFrame:
-    """One row per input row (metadata rows, then split rows without metadata) with the table-level reason.
-
-    `split` has dicom_id, study_id, subject_id, split; `metadata` has dicom_id, subject_id, study_id,
-    ViewPosition (all strings as read by `read_csv`). The result has the accounting columns, with
-    reason "" for rows that pass every table-level rule, plus image_path and report_path.
-
-    The dicom_ids of both tables are factorised once and joined through integer codes (a pandas merge
-    or `isin` on 377,110 arrow strings costs seconds).
-    """
-    n_meta = len(metadata)
-    meta_dicom = metadata["dicom_id"].astype("string").str.strip().reset_index(drop=True)
-    split_dicom = split["dicom_id"].astype("string").str.strip().reset_index(drop=True)
-    codes, uniques = pd.factorize(pd.concat([meta_dicom, split_dicom], ignore_index=True))
-    meta_code, split_code = codes[:n_meta], codes[n_meta:]
-    # First split row of each dicom_id (later repeats are ignored, with a warning).
-    first_split = np.full(len(uniques), -1, dtype=np.int64)
-    first_split[split_code[::-1]] = np.arange(len(split_code))[::-1]
-    n_dup_split = int(len(split_code) - (first_split >= 0).sum())
-    if n_dup_split:
-        log.warning("split CSV: %d repeated dicom_id rows ignored (the first row of each is used)", n_dup_split)
-    first_meta = np.full(len(uniques), -1, dtype=np.int64)
-    first_meta[meta_code[::-1]] = np.arange(n_meta)[::-1]
-
-    sp_row = first_split[meta_code]
-    in_split = pd.Series(sp_row >= 0)
-    take = np.where(sp_row >= 0, sp_row, 0)
-    sp = split.reset_index(drop=True)
-    df = pd.DataFrame({
-        "row": np.arange(n_meta),
-        "dicom_id": meta_dicom,
-        "subject_id": _to_id(metadata["subject_id"].reset_index(drop=True)),
-        "study_id": _to_id(metadata["study_id"].reset_index(drop=True)),
-        "split": sp["split"].astype("string").str.strip().str.lower().take(take).reset_index(drop=True)
-        .where(in_split, ""),
-        "view_position": metadata["ViewPosition"].astype("string").fillna("").str.strip().reset_index(drop=True),
-    })
-    split_subject = _to_id(sp["subject_id"]).take(take).reset_index(drop=True)
-    split_study = _to_id(sp["study_id"]).take(take).reset_index(drop=True)
-
-    first_row = pd.Series(first_meta[meta_code])
-    dup = pd.Series(first_row.to_numpy() != np.arange(n_meta)) & (df["dicom_id"] != "")
-    bad_id = (df["dicom_id"] == "") | df["subject_id"].isna() | df["study_id"].isna()
-    mismatch = in_split & ((split_subject != df["subject_id"]) | (split_study != df["study_id"])).fillna(True)
-    known_split = df["split"].isin(SPLITS)
-    unknown_split = in_split & ~known_split
-    unused_split = in_split & known_split & ~df["split"].isin(list(splits))
-    frontal, view_reason = classify_views(df["view_position"])
-
-    conditions = [dup, bad_id, ~in_split, mismatch, unknown_split, unused_split, ~frontal]
-    reasons = [DUPLICATE_ID, INVALID_ID, NOT_IN_SPLIT, ID_MISMATCH, UNKNOWN_SPLIT, SPLIT_NOT_USED, view_reason]
-    df["reason"] = np.select([c.to_numpy(dtype=bool) for c in conditions], reasons, default="")
-    # Detail strings are built for the excluded rows of each reason only.
-    r = df["reason"].to_numpy()
-    detail = np.full(n_meta, "", dtype=object)
-    raw = metadata.reset_index(drop=True)
-    view_text = df["view_position"].replace("", "(empty)")
-    builders: list[tuple[Any, Callable[[np.ndarray], pd.Series]]] = [
-        (r == DUPLICATE_ID, lambda m: "dicom_id also on metadata row " + first_row[m].astype("string")),
-        (r == INVALID_ID, lambda m: "subject_id=" + raw["subject_id"][m].astype("string") + " study_id="
-         + raw["study_id"][m].astype("string") + " dicom_id=" + df["dicom_id"][m]),
-        (r == NOT_IN_SPLIT, lambda m: pd.Series("dicom_id not in the split CSV", index=df.index[m])),
-        (r == ID_MISMATCH, lambda m: "split CSV has subject " + split_subject[m].astype("string").fillna("?")
-         + " study " + split_study[m].astype("string").fillna("?")),
-        ((r == UNKNOWN_SPLIT) | (r == SPLIT_NOT_USED),
-         lambda m: "split=" + df["split"][m] + f"; this selection uses {'/'.join(splits)}"),
-        ((r == LATERAL_VIEW) | (r == NON_FRONTAL_VIEW) | (r == UNKNOWN_VIEW),
-         lambda m: "ViewPosition=" + view_text[m]),
-    ]
-    for mask, build in builders:
-        if mask.any():
-            detail[mask] = build(mask).to_numpy(dtype=object)
-    df["detail"] = detail
-
-    # Split rows with no metadata row are input rows too (they can never be used: no view position).
-    orphan_rows = np.flatnonzero((first_meta[split_code] < 0) & (first_split[split_code] == np.arange(len(split_code))))
-    if len(orphan_rows):
-        orphan = sp.iloc[orphan_rows]
-        extra = pd.DataFrame({
-            "row": np.arange(n_meta, n_meta + len(orphan)),
-            "dicom_id": split_dicom.iloc[orphan_rows].to_numpy(),
-            "subject_id": _to_id(orphan["subject_id"]).to_numpy(),
-            "study_id": _to_id(orphan["study_id"]).to_numpy(),
-            "split": orphan["split"].astype("string").str.strip().str.lower().to_numpy(),
-            "view_position": "",
-            "reason": NO_METADATA,
-            "detail": "dicom_id in the split CSV but not in the metadata CSV",
-        })
-        extra["subject_id"] = extra["subject_id"].astype("Int64")
-        extra["study_id"] = extra["study_id"].astype("Int64")
-        df = pd.concat([df, extra], ignore_index=True)
-
-    # Paths only for the rows still in the running (the others are never opened).
-    live = (df["reason"] == "").to_numpy()
-    df["image_path"] = ""
-    df["report_path"] = ""
-    if live.any():
-        df.loc[live, "image_path"] = image_paths(df["subject_id"][live], df["study_id"][live], df["dicom_id"][live])
-        df.loc[live, "report_path"] = report_paths(df["subject_id"][live], df["study_id"][live])
-    return df[[*ACCOUNTING_COLUMNS[:6], "reason", "detail", "image_path", "report_path"]]
-
-
-def _to_label(series: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    """CheXpert cells ("1.0", "0", "-1.0", "") -> float64 with NaN for empty; also the mask of bad cells."""
-    arr = pc.utf8_trim_whitespace(pa.array(series.astype("string").fillna(""), type=pa.string()))
-    ok = pc.fill_null(pc.match_substring_regex(arr, r"^-?[01](\.0*)?$"), False)
-    empty = pc.equal(arr, "").to_numpy(zero_copy_only=False)
-    values = pc.cast(pc.if_else(ok, arr, "nan"), pa.float64()).to_numpy(zero_copy_only=False).copy()
-    values[values == -0.0] = 0.0  # "-0" is a negative, not a distinct value
-    ok_np = ok.to_numpy(zero_copy_only=False)
-    return values, ~ok_np & ~empty
-
-
-def attach_labels(table: pd.DataFrame, labels: pd.DataFrame) -> pd.DataFrame:
-    """Left-join the 14 study-level CheXpert labels (float 1/0/-1/NaN) on (subject_id, study_id).
-
-    Studies without a label row get NaN labels (logged); unparseable label cells become NaN (logged).
-    """
-    lab = labels.copy()
-    lab["subject_id"] = _to_id(lab["subject_id"])
-    lab["study_id"] = _to_id(lab["study_id"])
-    lab = lab.dropna(subset=["subject_id", "study_id"]).drop_duplicates(["subject_id", "study_id"], keep="first")
-    lab = lab.astype({"subject_id": "int64", "study_id": "int64"})
-    for name in CHEXPERT_LABELS:
-        values, bad = _to_label(lab[name])
-        if bad.any():
-            log.warning("CheXpert CSV column %r: %d cells are not 1/0/-1/empty and count as not mentioned "
-                        "(e.g. %r)", name, int(bad.sum()), lab[name][bad].iloc[0])
-        lab[name] = values
-    out = table.merge(lab, on=["subject_id", "study_id"], how="left", indicator="_labels")
-    n_missing = int((out["_labels"] == "left_only").sum())
-    if n_missing:
-        log.warning("%d kept rows have no CheXpert label row; their 14 labels are NaN (not mentioned)", n_missing)
-    return out.drop(columns="_labels")
-
-
-def dedup_prompts(prompts: pd.Series, is_test: pd.Series, keys: pd.Series) -> tuple[pd.Series, pd.Series]:
-    """(is_duplicate, detail): test rows whose prompt appeared on an earlier test row (first kept)."""
-    test_prompts = prompts.where(is_test)
-    dup = is_test & test_prompts.duplicated(keep="first") & test_prompts.notna()
-    first_key = keys.groupby(test_prompts, sort=False).transform("first")
-    detail = ("same prompt as test dicom_id " + first_key.astype("string")).where(dup, "")
-    return dup, detail
-
-
-# ----------------------------------------------------------------------------------------------
-# Per-file checks
-
-
-_JPEG_SOI = b"\xff\xd8\xff"
-_JPEG_EOI = b"\xff\xd9"
-
-
-def check_image(path: str | Path, mode: str = "decode") -> tuple[str, str]:
-    """(reason, detail) for one JPEG: ("", "") when usable, else missing_image or corrupt_image."""
-    from PIL import Image
-
-    p = Path(path)
-    try:
-        size = p.stat().st_size
-        with open(p, "rb") as fh:
-            head = fh.read(3)
-            fh.seek(max(0, size - 64))
-            tail = fh.read()
-    except FileNotFoundError:
-        return MISSING_IMAGE, f"{p} does not exist"
-    except OSError as err:
-        return MISSING_IMAGE, f"{p}: {err.__class__.__name__}: {err}"
-    if size == 0:
-        return CORRUPT_IMAGE, f"{p} is empty"
-    if head != _JPEG_SOI:
-        return CORRUPT_IMAGE, f"{p} does not start with a JPEG start-of-image marker"
-    if _JPEG_EOI not in tail.rstrip(b"\x00"):
-        return CORRUPT_IMAGE, f"{p} has no JPEG end-of-image marker (truncated file?)"
-    try:
-        with Image.open(p) as img:
-            if img.format not in ("JPEG", "MPO"):  # MPO: a JPEG with a multi-picture marker
-                return CORRUPT_IMAGE, f"{p} is {img.format}, not JPEG"
-            if mode == "decode":
-                img.draft("L", (max(1, img.width // 8), max(1, img.height // 8)))
-                img.load()
-    except Exception as err:  # Pillow raises OSError, SyntaxError, ValueError... for bad data
-        return CORRUPT_IMAGE, f"{p}: {err.__class__.__name__}: {err}"
-    return "", ""
-
-
-@dataclass(frozen=True)
-class ReportInfo:
-    """A study's report as the selection needs it."""
-
-    reason: str
-    detail: str
-    text: str = ""
-    findings: str = ""
-    impression: str = ""
-
-
-def load_report(path: str | Path) -> ReportInfo:
-    """Read and parse one report; an unusable file gives a reason instead of text."""
-    r = read_report(path)
-    if r.reason:
-        return ReportInfo(r.reason, r.detail)
-    assert r.text is not None
-    sections = parse_report(r.text)
-    return ReportInfo("", "", r.text, sections.findings, sections.impression)
-
-
-def parallel_map(fn: Callable[[Any], Any], items: Sequence[Any], workers: int) -> list[Any]:
-    """`[fn(x) for x in items]`, on `workers` threads when more than one."""
-    if workers <= 1 or len(items) < 2 * workers:
-        return [fn(x) for x in items]
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(fn, items, chunksize=max(1, math.ceil(len(items) / (workers * 8)))))
-
-
-def check_files(df: pd.DataFrame, images_root: str | Path, reports_root: str | Path | None,
-                checks: FileChecks) -> pd.DataFrame:
-    """Run the image checks (and, when `reports_root` is given, read the reports) of the rows with reason "".
-
-    Adds report_text, findings, impression columns and fills reason/detail for failing rows. Each
-    image is checked once and each study's report read once.
-    """
-    df = df.copy()
-    todo = df["reason"] == ""
-    paths = df.loc[todo, "image_path"]
-    images_root = Path(images_root)
-    results = parallel_map(lambda rel: check_image(images_root / rel, checks.image_check), list(paths),
-                           checks.workers)
-    img_reason = pd.Series([r for r, _ in results], index=paths.index, dtype="string")
-    img_detail = pd.Series([d for _, d in results], index=paths.index, dtype="string")
-    df.loc[paths.index, "reason"] = img_reason
-    df.loc[paths.index, "detail"] = img_detail
-    for col in ("report_text", "findings", "impression"):
-        df[col] = ""
-    if reports_root is None:
-        return df
-
-    todo = df["reason"] == ""
-    unique_reports = df.loc[todo, "report_path"].drop_duplicates().tolist()
-    reports_root = Path(reports_root)
-    infos = dict(zip(unique_reports, parallel_map(lambda rel: load_report(reports_root / rel), unique_reports,
-                                                  checks.workers)))
-    rows = df.index[todo]
-    got = [infos[p] for p in df.loc[rows, "report_path"]]
-    df.loc[rows, "reason"] = [i.reason for i in got]
-    df.loc[rows, "detail"] = [i.detail for i in got]
-    df.loc[rows, "report_text"] = [i.text for i in got]
-    df.loc[rows, "findings"] = [i.findings for i in got]
-    df.loc[rows, "impression"] = [i.impression for i in got]
-    return df
-
-
-# ----------------------------------------------------------------------------------------------
-# Accounting
-
-
-def finish_accounting(df: pd.DataFrame) -> pd.DataFrame:
-    """The accounting table: one row per input row, status kept|excluded, reason and detail."""
-    acc = df[ACCOUNTING_COLUMNS[:6]].copy()
-    acc["status"] = np.where(df["reason"] == "", KEPT, EXCLUDED)
-    acc["reason"] = df["reason"].astype("string")
-    acc["detail"] = df["detail"].astype("string").fillna("")
-    assert acc["reason"].notna().all(), "every input row must have a reason or be kept"
-    return acc[ACCOUNTING_COLUMNS].reset_index(drop=True)
-
-
-def log_exclusions(accounting: pd.DataFrame, what: str, n_examples: int = 3) -> None:
-    """Log each exclusion reason once, with its count and a few example rows."""
-    excluded = accounting[accounting["status"] == EXCLUDED]
-    kept = int((accounting["status"] == KEPT).sum())
-    log.info("%s: %d input rows, %d kept, %d excluded", what, len(accounting), kept, len(excluded))
-    for reason, group in excluded.groupby("reason", sort=True):
-        examples = "; ".join(f"{d} ({x})" if x else str(d)
-                             for d, x in zip(group["dicom_id"].head(n_examples), group["detail"].head(n_examples)))
-        log.warning("%s: excluded %d rows: %s, e.g. %s", what, len(group), reason, examples)
-    if kept == 0:
-        counts = excluded["reason"].value_counts()
-        raise ValueError(
-            f"{what}: no input row was kept ({len(accounting)} rows; "
-            + ", ".join(f"{r}: {n}" for r, n in counts.items())
-            + "). When most are missing_image or no_report, config data.mimic_cxr_jpg / data.mimic_cxr_reports "
-            "do not point at the roots holding files/pXX/...; the log lists examples of each reason")
-
 
 # ----------------------------------------------------------------------------------------------
 # The two selections
@@ -540,20 +172,35 @@ def _label_columns_float(df: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
+def select_image_check(split_csv: str | Path, metadata_csv: str | Path, images_root: str | Path,
+                       splits: Sequence[str], checks: FileChecks = FileChecks()) -> pd.DataFrame:
+    """The image check table shared by both selections: every image that passes the table rules for any of
+    `splits` (the union of the selections' splits), checked once (`unix.data.file_checks.image_check_table`)."""
+    _check_splits(splits, "data.understanding.splits + data.generation.splits")
+    split = read_csv(split_csv, ["dicom_id", "study_id", "subject_id", "split"], "split CSV")
+    meta = read_csv(metadata_csv, ["dicom_id", "subject_id", "study_id", "ViewPosition"], "metadata CSV")
+    table = image_check_table(candidate_images(split, meta, splits), images_root, checks)
+    bad = table[table["reason"] != ""]
+    log.info("image check (%s): %d images, %d unusable", checks.image_check, len(table), len(bad))
+    return table
+
+
 def select_understanding(split_csv: str | Path, metadata_csv: str | Path, chexpert_csv: str | Path,
                          images_root: str | Path, reports_root: str | Path,
                          options: UnderstandingOptions = UnderstandingOptions(),
-                         checks: FileChecks = FileChecks()) -> Selection:
+                         checks: FileChecks = FileChecks(), checked_images: pd.DataFrame | None = None,
+                         sections: SectionOptions = SectionOptions()) -> Selection:
     """The understanding split: frontal images of the chosen official splits with a usable report.
 
     Table columns: dicom_id, subject_id, study_id, split, view_position, image_path, report_path,
     report_text (raw), findings, impression, then the 14 CheXpert labels (study level).
+    `checked_images`: the image check table (`select_image_check`); None checks the images here.
     """
     split = read_csv(split_csv, ["dicom_id", "study_id", "subject_id", "split"], "split CSV")
     meta = read_csv(metadata_csv, ["dicom_id", "subject_id", "study_id", "ViewPosition"], "metadata CSV")
     labels = read_csv(chexpert_csv, ["subject_id", "study_id", *CHEXPERT_LABELS], "CheXpert CSV")
     df = candidate_images(split, meta, options.splits)
-    df = check_files(df, images_root, reports_root, checks)
+    df = check_files(df, images_root, reports_root, checks, checked_images, sections)
     if options.require_findings:
         empty = (df["reason"] == "") & (df["findings"] == "")
         df.loc[empty, "reason"] = EMPTY_FINDINGS
@@ -578,26 +225,28 @@ def select_generation(split_csv: str | Path, metadata_csv: str | Path, chexpert_
                       images_root: str | Path, reports_root: str | Path,
                       llava_rad: dict[str, str] | None = None,
                       options: GenerationOptions = GenerationOptions(),
-                      checks: FileChecks = FileChecks()) -> Selection:
+                      checks: FileChecks = FileChecks(), checked_images: pd.DataFrame | None = None,
+                      sections: SectionOptions = SectionOptions()) -> Selection:
     """The generation split (CheXGenBench protocol).
 
     With `llava_rad` = {"train": csv, "test": csv} (both non-empty) the rows are those CSVs' rows and
     the prompt is `annotated_prompt`; otherwise the rows are the metadata rows and the prompt is the
     report's FINDINGS. Table columns: dicom_id, subject_id, study_id, split, image_path, prompt,
     prompt_source (llava_rad|findings), then the 14 CheXpert labels.
+    `checked_images`: the image check table (`select_image_check`); None checks the images here.
     """
     if llava_rad and any(llava_rad.values()):
         if not all(llava_rad.get(k) for k in ("train", "test")):
             raise ValueError("config data.llava_rad_annotations: set both train and test, or leave both empty "
                              "(then the FINDINGS section of each report is the prompt)")
-        df, labels_df = _llava_rad_candidates(llava_rad, options.splits)
-        df = check_files(df, images_root, None, checks)
+        df, labels_df = llava_rad_candidates(llava_rad, options.splits)
+        df = check_files(df, images_root, None, checks, checked_images)
         source = "llava_rad"
     else:
         split = read_csv(split_csv, ["dicom_id", "study_id", "subject_id", "split"], "split CSV")
         meta = read_csv(metadata_csv, ["dicom_id", "subject_id", "study_id", "ViewPosition"], "metadata CSV")
         df = candidate_images(split, meta, options.splits)
-        df = check_files(df, images_root, reports_root, checks)
+        df = check_files(df, images_root, reports_root, checks, checked_images, sections)
         df["prompt"] = df["findings"]
         empty = (df["reason"] == "") & (df["prompt"] == "")
         df.loc[empty, "reason"] = EMPTY_FINDINGS
@@ -626,76 +275,3 @@ def select_generation(split_csv: str | Path, metadata_csv: str | Path, chexpert_
         table = table.join(labels_df)
     table = _label_columns_float(table)[GENERATION_COLUMNS].reset_index(drop=True)
     return Selection(table, accounting, {"prompt_source": source, "duplicate_prompts": n_dup})
-
-
-LLAVA_RAD_COLUMNS = ["path", "annotated_prompt", "chexpert_labels", "view"]
-
-
-def parse_label_dict(text: str) -> dict[str, float] | None:
-    """A LLaVA-Rad `chexpert_labels` cell ("{'Atelectasis': 1.0, 'Edema': None, ...}") -> 14 floats.
-
-    None for a cell that is not such a dict; missing findings and None values are NaN.
-    """
-    try:
-        value = ast.literal_eval(text) if text.strip() else {}
-    except (ValueError, SyntaxError, MemoryError, RecursionError):
-        return None
-    if not isinstance(value, dict):
-        return None
-    out = {}
-    for name in CHEXPERT_LABELS:
-        v = value.get(name)
-        if v is None:
-            out[name] = float("nan")
-        elif isinstance(v, (int, float)) and float(v) in (1.0, 0.0, -1.0):
-            out[name] = float(v)
-        else:
-            return None
-    return out
-
-
-def _llava_rad_candidates(files: dict[str, str], splits: Sequence[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Rows of the LLaVA-Rad annotation CSVs (train file, then test file) with table-level reasons."""
-    frames = []
-    for split_name in ("train", "test"):
-        part = read_csv(files[split_name], LLAVA_RAD_COLUMNS, f"LLaVA-Rad {split_name} annotations "
-                        f"(config data.llava_rad_annotations.{split_name})")
-        part["split"] = split_name
-        frames.append(part)
-    df = pd.concat(frames, ignore_index=True)
-    df["row"] = np.arange(len(df))
-    parts = df["path"].str.strip().str.extract(_IMAGE_PATH_RE)
-    df["dicom_id"] = parts["dicom_id"].fillna("")
-    df["subject_id"] = _to_id(parts["subject_id"].fillna(""))
-    df["study_id"] = _to_id(parts["study_id"].fillna(""))
-    df["image_path"] = df["path"].str.strip().str.extract(r"(files/.*)$")[0].fillna("")
-    df["view_position"] = df["view"].str.strip()
-    df["prompt"] = df["annotated_prompt"].str.strip()
-    labels = [parse_label_dict(t) for t in df["chexpert_labels"]]
-    bad_labels = pd.Series([lab is None for lab in labels], index=df.index)
-    nan_row = dict.fromkeys(CHEXPERT_LABELS, float("nan"))
-    labels_df = pd.DataFrame([lab if lab is not None else nan_row for lab in labels], index=df.index)
-
-    invalid_path = df["dicom_id"] == ""
-    dup = df["dicom_id"].duplicated(keep="first") & ~invalid_path
-    frontal, view_reason = classify_views(df["view_position"])
-    unused = ~df["split"].isin(list(splits))
-    conditions = [invalid_path, dup, unused, ~frontal, df["prompt"] == "", bad_labels]
-    reasons = [INVALID_PATH, DUPLICATE_ID, SPLIT_NOT_USED, view_reason, EMPTY_PROMPT, INVALID_LABELS]
-    df["reason"] = np.select([c.to_numpy(dtype=bool) for c in conditions], reasons, default="")
-    details = {
-        INVALID_PATH: "path=" + df["path"] + " is not files/pXX/pSUBJECT/sSTUDY/DICOM.jpg",
-        DUPLICATE_ID: pd.Series("dicom_id already on an earlier annotation row", index=df.index),
-        SPLIT_NOT_USED: "split=" + df["split"] + f"; this selection uses {'/'.join(splits)}",
-        EMPTY_PROMPT: pd.Series("annotated_prompt is empty", index=df.index),
-        INVALID_LABELS: "chexpert_labels=" + df["chexpert_labels"].str.slice(0, 80) + " is not a dict of 14 labels",
-    }
-    detail = pd.Series("", index=df.index, dtype="string")
-    for reason, text in details.items():
-        detail = detail.mask(df["reason"] == reason, text)
-    detail = detail.mask(df["reason"].isin([LATERAL_VIEW, NON_FRONTAL_VIEW, UNKNOWN_VIEW]),
-                         "view=" + df["view_position"].replace("", "(empty)"))
-    df["detail"] = detail.fillna("")
-    cols = [*ACCOUNTING_COLUMNS[:6], "reason", "detail", "image_path", "prompt"]
-    return df[cols], labels_df
-

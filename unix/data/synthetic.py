@@ -19,11 +19,15 @@ Ids look like the real ones: subject_id 8 digits from 10000000 to 19999999, stud
 Ground truth (`ground_truth_path`, a plain CSV outside the tree so the layout stays exact): one row per
 metadata row, in metadata order, with columns
 
-    dicom_id, subject_id, study_id, split, view_position, report_kind, has_findings, defect
+    dicom_id, subject_id, study_id, split, view_position, report_kind, findings_header, has_findings, defect
 
 - report_kind: structured | no_findings | single_paragraph | wet_read | addendum (the study's report);
-- has_findings: True when the report file as written has a non-empty FINDINGS section (False for the
-  kinds without one, and for empty or missing report files; True for non-UTF-8 reports of a kind with one);
+- findings_header: the header written over the findings ("FINDINGS", an old-style exam title such as
+  "CHEST, TWO VIEWS", "FINDINGS AND IMPRESSION", lower-case "Findings", ...; `report_text.FINDINGS_HEADERS`),
+  "" for the kinds without a findings section;
+- has_findings: True when the report file as written has a non-empty findings section as `parse_report`
+  reads it with the default options (False for the kinds without one, for the headers the official map
+  makes impression, and for empty or missing report files; True for non-UTF-8 reports of a kind with one);
 - defect: "" or one of DEFECTS. An image defect (corrupt_jpeg, truncated_jpeg, missing_image,
   unknown_view) marks one frontal image; a report defect (empty_report, non_utf8_report, missing_report)
   marks every image of its study; duplicate_id marks the second of two identical rows (the first occurrence
@@ -59,7 +63,7 @@ IMAGE_DEFECTS = ("corrupt_jpeg", "truncated_jpeg", "missing_image")
 REPORT_DEFECTS = ("empty_report", "non_utf8_report", "missing_report")
 METADATA_DEFECTS = ("unknown_view", "duplicate_id")
 GROUND_TRUTH_COLUMNS = ["dicom_id", "subject_id", "study_id", "split", "view_position", "report_kind",
-                        "has_findings", "defect"]
+                        "findings_header", "has_findings", "defect"]
 
 # (positive, uncertain, negative) rates of each observation among abnormal studies: roughly MIMIC-CXR's,
 # with the rare findings raised so that a demo of a few dozen patients has examples of each.
@@ -96,7 +100,7 @@ EXTRA_VIEWS = {
 PROCEDURES = {"PA": ["CHEST (PA AND LAT)", "CHEST (PRE-OP PA AND LAT)"], "AP": ["CHEST (PORTABLE AP)", "CHEST (AP)"]}
 
 # Random streams: np.random.default_rng([seed, STREAM, index]).
-_TABLES, _ANATOMY, _DETAILS, _IMAGE, _REPORT, _DEFECT = range(6)
+_TABLES, _ANATOMY, _DETAILS, _IMAGE, _REPORT, _DEFECT, _STYLE = range(7)
 
 
 @dataclass(frozen=True)
@@ -237,6 +241,7 @@ class _Tables:
     labels: pd.DataFrame
     truth: pd.DataFrame
     study_kind: np.ndarray
+    findings_header: np.ndarray  # study -> header over its findings ("" for kinds without findings)
     image_study: np.ndarray  # metadata row -> study index (row order of `labels`)
     image_index: np.ndarray  # metadata row -> image index (stable random stream id)
     render_view: np.ndarray  # metadata row -> the view drawn (the true one, also for unknown_view rows)
@@ -246,7 +251,7 @@ class _Tables:
 def build_tables(*, n_subjects: int, seed: int, image_size: int, broken_inputs: bool, files_defects: bool,
                  report_defects: bool, options: SyntheticOptions) -> _Tables:
     """Every CSV row and the ground truth, vectorised (no files written)."""
-    from unix.data.report_text import REPORT_KINDS
+    from unix.data.report_text import COMBINED_HEADERS, FINDINGS_HEADERS, REPORT_KINDS, style_choices
 
     o = options
     n_studies = o.n_studies if o.n_studies is not None else int(round(n_subjects * o.studies_per_subject))
@@ -277,6 +282,12 @@ def build_tables(*, n_subjects: int, seed: int, image_size: int, broken_inputs: 
     study_kind = np.asarray(kind_names, dtype=object)[
         rng.choice(len(kind_names), size=n_studies, p=[p for p, _ in REPORT_KINDS.values()])]
     dates, times = _dates(rng, study_subject, n_subjects)
+    # Header styles from their own stream, so that the tables do not depend on them.
+    styles, style_p = style_choices(FINDINGS_HEADERS)
+    srng = np.random.default_rng([seed, _STYLE])
+    findings_header = np.asarray(styles, dtype=object)[srng.choice(len(styles), size=n_studies, p=style_p)]
+    findings_header[~np.array([REPORT_KINDS[k][1] for k in study_kind], dtype=bool)] = ""
+    study_has_findings = (findings_header != "") & ~np.isin(findings_header, COMBINED_HEADERS)
 
     images_per = _split_counts(n_images, n_studies, rng, 50.0)
     image_study = np.repeat(np.arange(n_studies), images_per)
@@ -313,7 +324,7 @@ def build_tables(*, n_subjects: int, seed: int, image_size: int, broken_inputs: 
     truth = pd.DataFrame({
         "dicom_id": dicom_ids, "subject_id": meta["subject_id"], "study_id": meta["study_id"],
         "split": subject_split[study_subject[s]], "view_position": views, "report_kind": study_kind[s],
-        "has_findings": [REPORT_KINDS[k][1] for k in study_kind[s]], "defect": "",
+        "findings_header": findings_header[s], "has_findings": study_has_findings[s], "defect": "",
     })
 
     # Deliberate defects on distinct studies whose first image is frontal.
@@ -363,7 +374,8 @@ def build_tables(*, n_subjects: int, seed: int, image_size: int, broken_inputs: 
     label_df = pd.DataFrame(labels, columns=CHEXPERT_LABELS)
     label_df.insert(0, "study_id", study_ids)
     label_df.insert(0, "subject_id", subjects[study_subject])
-    return _Tables(meta, split, label_df, truth, study_kind, image_study, image_index, render_view, defect_studies)
+    return _Tables(meta, split, label_df, truth, study_kind, findings_header, image_study, image_index, render_view,
+                   defect_studies)
 
 
 def _write_csv_gz(df: pd.DataFrame, path: Path) -> None:
@@ -449,7 +461,8 @@ def generate(root: str | Path, *, n_subjects: int, seed: int, image_size: int, b
             if write_reports:
                 exam = str(t.metadata.at[rows_by_study[st][0], "PerformedProcedureStepDescription"])
                 text = compose_report(labels, details, str(t.study_kind[st]),
-                                      np.random.default_rng([seed, _REPORT, st]), examination=exam)
+                                      np.random.default_rng([seed, _REPORT, st]), examination=exam,
+                                      findings_header=str(t.findings_header[st]) or "FINDINGS")
                 data = _report_bytes(text, defect if defect in REPORT_DEFECTS else "")
                 path = root / report_relpath(subject_id, study_id)
                 path.parent.mkdir(parents=True, exist_ok=True)
