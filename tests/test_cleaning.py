@@ -118,7 +118,7 @@ def test_rules_cleaner_single_paragraph_and_addendum():
     cleaned, _ = clean_report_rules("PA and lateral chest compared to ___: Heart size is normal. No pneumothorax.")
     assert cleaned == "FINDINGS: Heart size is normal. No pneumothorax."
     cleaned, _ = clean_report_rules(
-        "FINAL REPORT\nIMPRESSION: Moderate edema.\nADDENDUM: Additionally, a small right apical pneumothorax is "
+        " FINAL REPORT\n IMPRESSION: Moderate edema.\n ADDENDUM: Additionally, a small right apical pneumothorax is "
         "present. Findings were discussed with Dr. ___ at 3 pm."
     )
     assert cleaned == "IMPRESSION: Moderate edema. Additionally, a small right apical pneumothorax is present."

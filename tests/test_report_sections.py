@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import demo_config
 from report_section_cases import CASES
 from unix.data.report_sections import (
     HEADER_MAP,
@@ -64,17 +65,24 @@ def test_with_the_options_off_we_are_the_official_parser(case):
 def test_with_the_defaults_we_differ_only_where_documented(case):
     text, findings, impression, differs = CASES[case]
     ours = parse_report(text)
-    assert (ours.findings, ours.impression) == (findings, impression)
     upstream = (official(case, "findings"), official(case, "impression"))
-    if not differs:
+    if not differs or not getattr(SectionOptions(), differs):
         assert (ours.findings, ours.impression) == upstream
         assert ours.last_paragraph == official(case, "last_paragraph")
     else:
-        assert (ours.findings, ours.impression) != upstream
+        assert (ours.findings, ours.impression) == (findings, impression) != upstream
         # That one option, turned off, is what makes the difference.
         only_off = dataclasses.replace(SectionOptions(), **{differs: False})
         off = parse_report(text, only_off)
         assert (off.findings, off.impression) == upstream
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_each_option_gives_its_documented_result(case):
+    text, findings, impression, differs = CASES[case]
+    options = dataclasses.replace(SectionOptions(), **({differs: True} if differs else {}))
+    ours = parse_report(text, options)
+    assert (ours.findings, ours.impression) == (findings, impression)
 
 
 def test_each_documented_difference_has_cases():
@@ -116,4 +124,7 @@ def test_body_and_wet_read_are_taken_apart():
 
 def test_options_from_config():
     assert SectionOptions.from_config({n: False for n in OPTION_NAMES}) == SectionOptions.official()
-    assert SectionOptions.from_config({n: True for n in OPTION_NAMES}) == SectionOptions()
+    assert SectionOptions.from_config({n: True for n in OPTION_NAMES}) == SectionOptions(True, True, True)
+    # config.yaml's values are the dataclass defaults: only unindented_text is off (as upstream).
+    assert SectionOptions.from_config(demo_config()["data"]["reports"]) == SectionOptions()
+    assert SectionOptions().unindented_text is False
