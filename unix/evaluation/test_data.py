@@ -106,4 +106,5 @@ def describe(path: str | Path, n_used: int, n_items: int) -> str:
 
 def describe_split(n_items: int) -> str:
     """The test-set note of Table 2 for our own understanding split."""
-    return f"our understanding split (test rows, {n_items} images, one default prompt, cleaned reports)"
+    return (f"our understanding split (test rows: {n_items} images, one prompt for all, cleaned reports as "
+            "references)")
