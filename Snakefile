@@ -1,4 +1,4 @@
-# UniX pipeline. Targets: all, data (the full list is in README.md).
+# UniX pipeline. Targets: all, data (the full list is in README.md); release_tables (below).
 #
 # Layout: every output is results/<stage>/<what>/...; the rule that writes a file is found from its path:
 #   results/data/synthetic/mimic-cxr-jpg/            make_demo_data (only when data.mimic_cxr_jpg is empty)
@@ -10,13 +10,23 @@
 #   results/cleaning/shards/{shard}.*                clean_reports (one job per shard of the reports)
 #   results/cleaning/{reports.parquet,accounting.csv,llm_calls.parquet}   gather_cleaned_reports
 #   results/cleaning/label_drift.{csv,json}          audit_label_drift
+#   results/model/release/                           release_model (the released checkpoint, weights.unix)
 #   results/evaluation/reports/{model}.parquet       generate_reports (understanding test set)
 #   results/evaluation/images/{model}/{shard}.parquet   generate_images (generation test set, one job per shard)
 #   results/evaluation/features/{imageset}.npz       extract_features (real | generated-{model})
 #   results/evaluation/{understanding,generation,per_pathology}/{model}.json   evaluate_<kind>
 #   results/tables/table{2,3,4,5}.{csv,md}           make_table2 ... make_table5
+#   results/tables/release/table{2,3,4}.{csv,md}     make_release_table (the release; never the trained tables)
 #   results/figures/{name}.png                       plot_<name> (loss_curves, per_pathology_fd, ...)
 # Every output has a provenance record beside it: <output>.prov.json (see unix/provenance).
+#
+# Models evaluated ({model}): unix, unix-256, unix-512 and ablation-<variant> come from the training stages;
+# release is the released UniX checkpoint of config weights.unix. `snakemake release_tables` evaluates only
+# release and writes Tables 2-4 with the paper's rows beside it to results/tables/release/ (a directory of
+# their own, so they never collide with the trained-model tables results/tables/tableN.*); it schedules no
+# training rule and no init_model, and stops at DAG time, naming weights.unix, when that key is empty.
+# Table 2 uses UniX's test_data.json when evaluation.understanding_test_set is set, else our split (its
+# test_set column says which).
 
 from snakemake.utils import min_version, validate
 
@@ -84,6 +94,11 @@ rule table4:
 rule table5:
     input:
         list(T.table_outputs("table5").values()),
+
+
+rule release_tables:
+    input:
+        lambda w: T.release_table_targets(config),
 
 
 rule tables:

@@ -1,29 +1,50 @@
 # evaluation stage rules: the paper's protocol (unix/evaluation). Paths come from unix.evaluation.paths:
+#   results/model/release/                              release_model          (weights.unix -> a model directory)
 #   results/evaluation/reports/{model}.parquet          generate_reports       (infer)
 #   results/evaluation/images/{model}/{shard}.parquet   generate_images        (infer, one job per shard)
 #   results/evaluation/features/{imageset}.npz          extract_features       (infer; real | generated-{model})
 #   results/evaluation/understanding/{model}.json       evaluate_understanding (cpu)
 #   results/evaluation/generation/{model}.json          evaluate_generation    (cpu)
 #   results/evaluation/per_pathology/{model}.json       evaluate_per_pathology (cpu)
-# Models: unix (stage 1), unix-256 (stage 2), unix-512 (stage 3), ablation-<variant> (Table 5).
+# Models: unix (stage 1), unix-256 (stage 2), unix-512 (stage 3), ablation-<variant> (Table 5), and
+# release (the released checkpoint of weights.unix; no training rule runs for it).
+# generate_reports reads UniX's test_data.json when evaluation.understanding_test_set is set (its items, prompts
+# and references, images from the MIMIC-CXR-JPG tree), else our understanding split.
 from unix.evaluation import paths as EP
-from unix.model.settings import report_kwargs, sampling_kwargs
+from unix.model.settings import model_overrides, report_kwargs, sampling_kwargs
 
 EV = config["evaluation"]
 
 
 wildcard_constraints:
-    model=r"unix|unix-256|unix-512|ablation-[A-Za-z0-9_.]+",
+    model=r"unix|unix-256|unix-512|release|ablation-[A-Za-z0-9_.]+",
     shard=r"\d{3}",
     imageset=r"real|generated-[A-Za-z0-9_.-]+",
 
 
+rule release_model:
+    input:
+        unpack(lambda w: EP.release_model_inputs(config)),
+    output:
+        model=directory(EP.RELEASE_MODEL),
+    log:
+        "results/logs/release_model/release_model.log",
+    params:
+        size=config["model"]["size"],
+        overrides=model_overrides(config["model"]),
+        weights=EP.release_weights(config),
+        seed=config["seed"],
+    resources:
+        **W.resources(config, "cpu"),
+    conda:
+        "../envs/model.yaml"
+    script:
+        "../workflow_scripts/release_model.py"
+
+
 rule generate_reports:
     input:
-        model=lambda w: EP.model_dir(w.model),
-        split=W.UNDERSTANDING_SPLIT,
-        reports=W.CLEANED_REPORTS,
-        images=W.image_shard_paths(config, EP.understanding_image_size(config)),
+        unpack(lambda w: EP.report_inputs(config, w.model)),
     output:
         EP.reports("{model}"),
     log:
@@ -32,6 +53,8 @@ rule generate_reports:
         "results/benchmarks/generate_reports/{model}.tsv"
     params:
         prompt=EV["report_prompt"],
+        test_data=EP.understanding_test_data(config),
+        images_root=str(W.mimic_root(config)),
         batch_size=EV["report_batch_size"],
         device=EV["device"],
         limit=lambda w: EP.sample_limit(config, w.model),

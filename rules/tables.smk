@@ -94,6 +94,30 @@ rule make_table5:
         "../workflow_scripts/make_table.py"
 
 
+rule make_release_table:
+    input:
+        lambda w: T.release_table_inputs(config, w.table),
+    output:
+        csv=report(str(T.RELEASE_TABLES_DIR / "{table}.csv"),
+                   caption="../report/release_tables.rst", category="Tables", subcategory="Release"),
+        md=str(T.RELEASE_TABLES_DIR / "{table}.md"),
+    log:
+        "results/logs/make_release_table/{table}.log",
+    wildcard_constraints:
+        table="|".join(T.RELEASE_TABLE_KEYS),
+    params:
+        key=lambda w: w.table,
+        rows=lambda w: T.release_table_rows(config, w.table),
+        uses_synthetic_tree=not config["data"]["mimic_cxr_jpg"],
+        **config_params(config, synthetic="synthetic"),
+    resources:
+        **W.resources(config, "cpu"),
+    conda:
+        "../envs/tables.yaml"
+    script:
+        "../workflow_scripts/make_table.py"
+
+
 rule plot_loss_curves:
     input:
         **T.training_logs(config),

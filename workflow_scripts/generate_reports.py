@@ -1,4 +1,4 @@
-"""generate_reports: one report per understanding test image with the trained model (unix.evaluation.steps)."""
+"""generate_reports: one report per understanding test image (our split, or UniX's test_data.json)."""
 
 from unix.pipeline import run_step
 
@@ -6,10 +6,12 @@ from unix.pipeline import run_step
 def main(smk):
     from unix.evaluation.steps import generate_reports_step
 
-    p = smk.params
-    return generate_reports_step(smk.input.model, smk.input.split, smk.input.reports, list(smk.input.images),
-                                 smk.output[0], prompt=p.prompt, batch_size=p.batch_size, device=p.device,
-                                 limit=p.limit, generation_kwargs=p.generation)
+    p, i = smk.params, smk.input
+    test_data = p.test_data
+    return generate_reports_step(i.model, None if test_data else i.split, None if test_data else i.reports,
+                                 [] if test_data else list(i.images), smk.output[0], prompt=p.prompt,
+                                 batch_size=p.batch_size, device=p.device, limit=p.limit,
+                                 generation_kwargs=p.generation, test_data=test_data, images_root=p.images_root)
 
 
 run_step(snakemake, main)  # noqa: F821

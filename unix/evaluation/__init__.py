@@ -5,7 +5,9 @@
 * reports: `label_reports` (``rules`` or ``chexbert``), `chexbert_f1` (the 8 columns of Table 2),
   `bleu4`, `rouge_l`;
 * the protocol (dedup by prompt, 4-shard mean, per-pathology subsets): `unix.evaluation.protocol`;
-* the JSON every evaluation rule writes: `write_metrics` / `read_metrics` (see `unix.evaluation.results`).
+* the JSON every evaluation rule writes: `write_metrics` / `read_metrics` (see `unix.evaluation.results`);
+* UniX's own Table-2 test set (test_data.json): `unix.evaluation.test_data`; the released checkpoint as the
+  evaluated model `release`: `unix.evaluation.release`.
 
 Names are imported on first use, so that ``unix.evaluation.results`` stays importable without torch
 (the tables environment has none).

@@ -7,8 +7,10 @@
     results/evaluation/generation/{model}.json               evaluate_generation     (Table 3, 5)
     results/evaluation/per_pathology/{model}.json            evaluate_per_pathology  (Table 4)
 
-Model names: ``unix`` (stage 1, understanding), ``unix-256`` (stage 2), ``unix-512`` (stage 3) and
-``ablation-<variant>`` (Table 5, results/ablation/<variant>/final).
+Model names: ``unix`` (stage 1, understanding), ``unix-256`` (stage 2), ``unix-512`` (stage 3),
+``ablation-<variant>`` (Table 5, results/ablation/<variant>/final) and ``release`` (the released UniX
+checkpoint of config weights.unix, converted by the release_model rule into results/model/release; it is
+evaluated like stage 3, for understanding and for generation, and no training rule is involved).
 """
 
 from __future__ import annotations
@@ -20,27 +22,33 @@ EVALUATION = RESULTS / "evaluation"
 REAL = "real"
 GENERATED_PREFIX = "generated-"
 _STAGE_OF = {"unix": "stage1", "unix-256": "stage2", "unix-512": "stage3"}
+RELEASE = "release"
+RELEASE_MODEL = str(RESULTS / "model" / "release")
 
 
 def _check_model(model: str) -> None:
-    if model not in _STAGE_OF and not model.startswith("ablation-"):
-        raise ValueError(f"unknown model name {model!r}; use one of {sorted(_STAGE_OF)} or ablation-<variant>")
+    if model not in _STAGE_OF and model != RELEASE and not model.startswith("ablation-"):
+        raise ValueError(f"unknown model name {model!r}; use one of {sorted(_STAGE_OF)}, {RELEASE} or "
+                         "ablation-<variant>")
 
 
 def model_dir(model: str) -> str:
-    """The trained weights evaluated under `model`."""
+    """The weights evaluated under `model`: a training stage's final weights, or the converted release."""
     from unix.training.paths import outputs
 
     _check_model(model)
+    if model == RELEASE:
+        return RELEASE_MODEL
     if model.startswith("ablation-"):
         return outputs(model.removeprefix("ablation-"))["final"]
     return outputs(_STAGE_OF[model])["final"]
 
 
 def generation_size(config: dict[str, Any], model: str) -> int:
-    """Side of the generated images: the resolution the model was last trained at (ablation: stage 2's)."""
+    """Side of the generated images: the resolution the model was last trained at (ablation: stage 2's;
+    release: stage 3's, since the released checkpoint is the paper's 512-px stage-3 model)."""
     _check_model(model)
-    stage = "stage2" if model.startswith("ablation-") else _STAGE_OF[model]
+    stage = "stage2" if model.startswith("ablation-") else "stage3" if model == RELEASE else _STAGE_OF[model]
     if stage == "stage1":
         raise ValueError("model 'unix' is the understanding checkpoint; generation uses unix-256 or unix-512")
     return int(config["training"][stage]["resolution"])
@@ -90,6 +98,51 @@ def feature_inputs(config: dict[str, Any], imageset: str) -> dict[str, Any]:
     if imageset.startswith(GENERATED_PREFIX):
         return {"images": image_shards(config, imageset.removeprefix(GENERATED_PREFIX))}
     raise ValueError(f"unknown image set {imageset!r}: use {REAL} or {GENERATED_PREFIX}<model>")
+
+
+def release_model_inputs(config: dict[str, Any]) -> dict[str, str]:
+    """Inputs of release_model: the demo VAE/RadDino directories when weights.vae/raddino are empty.
+
+    Raises at DAG time, naming weights.unix, when it is empty or not a directory (the release's own files
+    are params, like every configured external weight).
+    """
+    from unix.evaluation.release import check_release_weights
+    from unix.model.paths import demo_weight_outputs
+
+    check_release_weights(config["weights"]["unix"])
+    return {k: v for k, v in demo_weight_outputs(config).items() if k in ("vae", "raddino")}
+
+
+def release_weights(config: dict[str, Any]) -> dict[str, str]:
+    """Resolved weight paths release_model reads (weights.unix, vae, raddino)."""
+    from unix import workflow as W
+    from unix.evaluation.release import RELEASE_WEIGHT_NAMES
+
+    return {name: W.weight_path(config, name) for name in RELEASE_WEIGHT_NAMES}
+
+
+def understanding_test_data(config: dict[str, Any]) -> str:
+    """Config evaluation.understanding_test_set (UniX's test_data.json), "" for our understanding split."""
+    return str(config["evaluation"].get("understanding_test_set") or "")
+
+
+def report_inputs(config: dict[str, Any], model: str) -> dict[str, Any]:
+    """Inputs of generate_reports: the model, and either UniX's test_data.json with the MIMIC-CXR-JPG
+    split CSV (standing for the image tree, which the demo builds), or our split, cleaned reports and
+    prepared images. A configured test_data.json that does not exist is an error naming the key."""
+    from pathlib import Path
+
+    from unix import workflow as W
+
+    test_data = understanding_test_data(config)
+    if test_data:
+        if not Path(test_data).is_file():
+            raise FileNotFoundError(f"evaluation.understanding_test_set = {test_data!r} does not exist; point it at "
+                                    "UniX's eval/data/understanding/test_data.json, or leave it empty to use our "
+                                    "understanding split")
+        return {"model": model_dir(model), "test_data": test_data, "tree": W.mimic_file(config, W.SPLIT_CSV)}
+    return {"model": model_dir(model), "split": W.UNDERSTANDING_SPLIT, "reports": W.CLEANED_REPORTS,
+            "images": W.image_shard_paths(config, understanding_image_size(config))}
 
 
 def understanding_image_size(config: dict[str, Any]) -> int:

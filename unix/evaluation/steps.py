@@ -16,6 +16,7 @@ import pandas as pd
 from unix.data.mimic import CHEXPERT_LABELS
 from unix.evaluation.protocol import dedup_by_prompt, image_seed, shard_slices
 from unix.evaluation.results import NotComputedError, write_metrics
+from unix.evaluation.test_data import describe, describe_split
 
 log = logging.getLogger(__name__)
 
@@ -64,13 +65,9 @@ def generation_test_set(split_path: str | Path, limit: int = 0) -> pd.DataFrame:
 # ------------------------------------------------------------------------------------------- generation
 
 
-def generate_reports_step(model_dir: str, split_path: str, reports_path: str | None, image_paths: Sequence[str],
-                          out: str, prompt: str = "", batch_size: int = 8, device: str = "auto", limit: int = 0,
-                          generation_kwargs: dict[str, Any] | None = None) -> dict[str, Any]:
-    """One report per understanding test image -> parquet (dicom_id, study_id, reference, generated)."""
+def _split_inputs(split_path: str, reports_path: str | None, image_paths: Sequence[str], limit: int):
+    """Our understanding split: test rows, their prepared images, no per-row prompt."""
     from unix.data.images import read_images
-    from unix.model.inference import generate_reports, load_model
-    from unix.training.data import UNDERSTANDING_PROMPT
 
     test = understanding_test_set(split_path, reports_path, limit)
     images = read_images(image_paths, dicom_ids=test["dicom_id"])
@@ -78,14 +75,56 @@ def generate_reports_step(model_dir: str, split_path: str, reports_path: str | N
     if missing:
         raise ValueError(f"{len(missing)} test images are not in the prepared shards (first: {missing[:3]}); "
                          "rerun prepare_images")
+    test["test_set"] = describe_split(len(test))
+    return test, [images[d].convert("RGB") for d in test["dicom_id"]], None
+
+
+def _test_data_inputs(test_data: str, images_root: str, limit: int):
+    """UniX's test_data.json: its items, their original JPEGs and their own prompts."""
+    from PIL import Image
+
+    from unix.evaluation.test_data import MalformedTestData, read_test_data
+
+    table = read_test_data(test_data, images_root)
+    test = table.head(limit) if limit else table
+    images = []
+    for index, rel in zip(test["item"], test["image_path"]):
+        try:
+            with Image.open(Path(images_root) / rel) as img:
+                images.append(img.convert("RGB"))
+        except OSError as err:
+            raise MalformedTestData(f"{test_data}: item {index}: image {Path(images_root) / rel} is unreadable "
+                                    f"({err})") from err
+    test = test.assign(test_set=describe(test_data, len(test), len(table)))
+    return test, images, test["prompt"].tolist()
+
+
+def generate_reports_step(model_dir: str, split_path: str | None, reports_path: str | None,
+                          image_paths: Sequence[str], out: str, prompt: str = "", batch_size: int = 8,
+                          device: str = "auto", limit: int = 0, generation_kwargs: dict[str, Any] | None = None,
+                          test_data: str = "", images_root: str = "") -> dict[str, Any]:
+    """One report per understanding test image -> parquet (dicom_id, study_id, reference, generated, test_set).
+
+    Default: the test rows of our understanding split, with `prompt` (or the model's default) for every
+    image. With `test_data` (UniX's test_data.json, evaluation.understanding_test_set): exactly its items,
+    each with its own prompt and reference, images read from `images_root` (the MIMIC-CXR-JPG root).
+    """
+    from unix.model.inference import generate_reports, load_model
+    from unix.training.data import UNDERSTANDING_PROMPT
+
+    if test_data:
+        test, images, prompts = _test_data_inputs(test_data, images_root, limit)
+    else:
+        test, images, prompts = _split_inputs(split_path, reports_path, image_paths, limit)
     model, tokenizer = load_model(model_dir, resolve_device(device))
-    texts = generate_reports(model, tokenizer, [images[d].convert("RGB") for d in test["dicom_id"]],
-                             prompt or UNDERSTANDING_PROMPT, batch_size=batch_size, **(generation_kwargs or {}))
+    texts = generate_reports(model, tokenizer, images, prompts or prompt or UNDERSTANDING_PROMPT,
+                             batch_size=batch_size, **(generation_kwargs or {}))
     test["generated"] = texts
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     test.to_parquet(out, index=False)
-    return {"n_reports": len(test), "prompt": prompt or UNDERSTANDING_PROMPT, "n_empty_generated":
-            int(sum(not t.strip() for t in texts))}
+    return {"n_reports": len(test), "test_set": test["test_set"].iloc[0] if len(test) else "",
+            "prompt": "per item (test_data.json)" if prompts else prompt or UNDERSTANDING_PROMPT,
+            "n_empty_generated": int(sum(not t.strip() for t in texts))}
 
 
 def generate_images_step(model_dir: str, split_path: str, shard: int, n_shards: int, out: str, seed: int,
@@ -185,6 +224,13 @@ def paired_features(real_path: str, fake_path: str) -> tuple[list[str], np.ndarr
 # ------------------------------------------------------------------------------------------- metrics
 
 
+def _test_set_of(reports: pd.DataFrame) -> str:
+    """Which test set generated reports come from (the `test_set` column generate_reports writes)."""
+    if "test_set" not in reports.columns or reports.empty:
+        return "not recorded (reports written before the test set was recorded)"
+    return str(reports["test_set"].iloc[0])
+
+
 def evaluate_understanding_step(reports_path: str, out: str, *, model: str, labeler: str, chexbert: str = "",
                                 bert_dir: str = "", radgraph: str = "", device: str = "auto", seed: int = 0,
                                 rouge_bootstrap: int = 500) -> dict[str, Any]:
@@ -213,7 +259,7 @@ def evaluate_understanding_step(reports_path: str, out: str, *, model: str, labe
             "comparable to the paper's numbers" if labeler == "rules" else "CheXbert (chexbert.pth)",
             "protocol": "UniX eval/und_metrics: 512-character CheXbert input, F1 = TP/(TP+(FP+FN)/2+1e-10)",
             "tokenizer": tokenizer_name(), "rouge": "rougeL = mean F; UniX reports a 500-sample bootstrap median",
-            "seed": seed}
+            "seed": seed, "test_set": _test_set_of(df)}
     counts = {"n_reports": len(df), "n_empty_generated": int(sum(not h.strip() for h in hyps))}
     write_metrics(out, values, counts, not_computed, meta)
     return {"counts": counts, "not_computed": not_computed}

@@ -8,7 +8,10 @@ Layout of every table (`results/tables/tableN.csv`, and the same content in `tab
 - `data` says where a row's numbers come from: `published`, `MIMIC-CXR`, or `synthetic MIMIC-CXR (demo)`;
 - `compared_with` names the published UniX row the differences are taken against (UniX for Table 2,
   UniX-256 or UniX-512 by resolution for Tables 3 and 4);
-- a difference is `row value - UniX value`, in the paper's unit, for every row (0 for UniX itself).
+- a difference is `row value - UniX value`, in the paper's unit, for every row (0 for UniX itself);
+- Table 2 has a `test_set` column after `compared_with`: for a measured row, the test set its reports were
+  generated for (UniX's test_data.json or our understanding split, from the metrics file); `as published`
+  for the paper's rows.
 
 No cell is empty: a published value the paper does not report reads `not reported (paper)`, a measured
 value we could not compute reads `not computed (<reason>)` (the reason comes from the metrics file),
@@ -34,6 +37,9 @@ SYNTHETIC_DATA = "synthetic MIMIC-CXR (demo)"
 REAL_DATA = "MIMIC-CXR"
 SYNTHETIC_TITLE = "SYNTHETIC DATA (demo run; not comparable with the paper)"
 DIFF_SUFFIX = " Δ vs UniX"
+TEST_SET_COLUMN = "test_set"
+TEST_SET_TABLES = ("table2",)
+PUBLISHED_TEST_SET = "as published (paper)"
 
 
 def not_computed(reason: str) -> str:
@@ -60,6 +66,8 @@ class MeasuredRow:
     """The metrics file the row was read from (recorded in provenance)."""
     notes: list[str] = field(default_factory=list)
     """Caveats printed under the Markdown table (labeler approximations, warnings)."""
+    test_set: str | None = None
+    """The test set a Table-2 row was measured on (the metrics file's meta `test_set`)."""
 
 
 def _resolution_of(name: str, meta: dict[str, Any]) -> int | None:
@@ -93,6 +101,9 @@ def measured_row(table: PaperTable, metrics: Any, name: str, source_file: str = 
             row.not_computed[col] = str(metrics.not_computed[metric])
         else:
             row.not_computed[col] = f"metric {metric} missing from {Path(source_file).name or 'the metrics file'}"
+    if table.key in TEST_SET_TABLES:
+        row.test_set = str(meta.get("test_set") or "not recorded in the metrics file")
+        row.notes.append(f"{name}: test set = {row.test_set}")
     if meta.get("labeler") and meta["labeler"] != "chexbert":
         row.notes.append(f"{name}: labels from the {meta['labeler']!r} labeler, an approximation of CheXbert")
     for w in meta.get("warnings", []) or []:
@@ -120,6 +131,7 @@ def build_table(table: PaperTable, measured: Iterable[MeasuredRow], synthetic: b
     if not measured and missing_reason:
         measured = [MeasuredRow(name="ours", not_computed={c: missing_reason for c in table.columns})]
     diff_cols = [c for c in table.columns if c not in table.no_compare_columns]
+    with_test_set = table.key in TEST_SET_TABLES
     records: list[dict[str, Any]] = []
 
     def diff_cells(values: dict[str, float], missing: str, ref: str | None) -> dict[str, Any]:
@@ -143,6 +155,8 @@ def build_table(table: PaperTable, measured: Iterable[MeasuredRow], synthetic: b
         values = {c: v for c, v in zip(table.columns, vals) if v is not None}
         ref = table.reference_row(table.row_resolution(name))
         rec: dict[str, Any] = {"row": name, "source": "paper", "data": "published", "compared_with": ref or ""}
+        if with_test_set:
+            rec[TEST_SET_COLUMN] = PUBLISHED_TEST_SET
         for c, v in zip(table.columns, vals):
             rec[table.labels[c]] = _cell(c, v, table.digits) if v is not None else NOT_REPORTED
         rec.update(diff_cells(values, NOT_REPORTED, ref))
@@ -153,6 +167,8 @@ def build_table(table: PaperTable, measured: Iterable[MeasuredRow], synthetic: b
         name = row.name + (" [synthetic data]" if synthetic else "")
         rec = {"row": name, "source": "measured", "data": data_label,
                "compared_with": ref or f"none: {TABLE5_NOT_TRANSCRIBED}"}
+        if with_test_set:
+            rec[TEST_SET_COLUMN] = row.test_set or "not recorded in the metrics file"
         for c in table.columns:
             if c in row.values:
                 rec[table.labels[c]] = _cell(c, row.values[c], table.digits)
@@ -161,7 +177,8 @@ def build_table(table: PaperTable, measured: Iterable[MeasuredRow], synthetic: b
         rec.update(diff_cells(row.values, not_computed("no measured value"), ref))
         records.append(rec)
 
-    columns = (["row", "source", "data", "compared_with"] + [table.labels[c] for c in table.columns]
+    columns = (["row", "source", "data", "compared_with"] + ([TEST_SET_COLUMN] if with_test_set else [])
+               + [table.labels[c] for c in table.columns]
                + [table.labels[c] + DIFF_SUFFIX for c in diff_cols])
     return pd.DataFrame.from_records(records, columns=columns)
 

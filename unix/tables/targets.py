@@ -86,6 +86,44 @@ def table_inputs(config: dict[str, Any], key: str) -> list[str]:
     return list(dict.fromkeys(p for spec in table_rows(config, key).values() for p in spec["paths"]))
 
 
+# The release tables: the released checkpoint (weights.unix) evaluated as model `release`, beside the paper's
+# rows, in their own directory so they never overwrite the trained-model tables of the same name.
+RELEASE_TABLE_KEYS = ("table2", "table3", "table4")
+RELEASE_TABLES_DIR = TABLES_DIR / "release"
+RELEASE_REFERENCE = {"table2": "UniX", "table3": "UniX-512", "table4": "UniX-512"}
+
+
+def release_table_outputs(key: str) -> dict[str, str]:
+    """{"csv": results/tables/release/<key>.csv, "md": results/tables/release/<key>.md}."""
+    if key not in RELEASE_TABLE_KEYS:
+        raise KeyError(f"no release table {key!r}; release tables: {', '.join(RELEASE_TABLE_KEYS)}")
+    return {"csv": str(RELEASE_TABLES_DIR / f"{key}.csv"), "md": str(RELEASE_TABLES_DIR / f"{key}.md")}
+
+
+def release_table_rows(config: dict[str, Any], key: str) -> dict[str, dict[str, Any]]:
+    """The one measured row of a release table: "ours: release", compared with UniX / UniX-512."""
+    from unix.evaluation.paths import RELEASE
+
+    kind = {"table2": "understanding", "table3": "generation", "table4": "per_pathology"}[key]
+    spec: dict[str, Any] = {"paths": [metrics_path(kind, RELEASE)], "reference": RELEASE_REFERENCE[key]}
+    if key != "table2":
+        spec["resolution"] = _generation_size(config, RELEASE)
+    return {f"ours: {RELEASE}": spec}
+
+
+def release_table_inputs(config: dict[str, Any], key: str) -> list[str]:
+    return [p for spec in release_table_rows(config, key).values() for p in spec["paths"]]
+
+
+def release_table_targets(config: dict[str, Any]) -> list[str]:
+    """Tables 2-4 of the release; an error naming weights.unix when it is not configured (at DAG time:
+    call this from an input function, never at parse time)."""
+    from unix.evaluation.release import check_release_weights
+
+    check_release_weights(config["weights"]["unix"])
+    return [p for key in RELEASE_TABLE_KEYS for p in release_table_outputs(key).values()]
+
+
 def is_synthetic(config: dict[str, Any]) -> bool:
     """Tables and figures are marked synthetic when config says so or the synthetic tree is used."""
     return bool(config["synthetic"]) or not config["data"]["mimic_cxr_jpg"]
