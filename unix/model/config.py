@@ -61,8 +61,12 @@ class UniXConfig:
     # --- understanding: SigLIP vision encoder + connector ---
     vision: dict[str, Any] = field(default_factory=lambda: dict(
         hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
-        image_size=64, patch_size=16, vision_use_head=False))
-    """Keyword arguments of transformers' `SiglipVisionConfig` (SigLIP-L/16-384 for unix-1.5b)."""
+        image_size=64, patch_size=16, vision_use_head=False, layer_norm_eps=1e-6, hidden_act="gelu"))
+    """Keyword arguments of transformers' `SiglipVisionConfig` (SigLIP-L/16-384 for unix-1.5b; exact GELU and
+    LayerNorm eps 1e-6 as Janus's timm SigLIP)."""
+    connector_act: str = "upstream"
+    """Connector GELU: `upstream` (exact while training, tanh approximation in eval mode, as UniX's training
+    and inference code), `gelu` (exact always) or `gelu_tanh` (approximation always)."""
     image_mean: float = SIGLIP_MEAN
     """Per-channel mean used to normalise understanding images in [0, 1]."""
     image_std: float = SIGLIP_STD
@@ -108,6 +112,10 @@ class UniXConfig:
     """RadDino processor image mean."""
     repa_encoder_std: tuple[float, float, float] = (0.2583, 0.2583, 0.2583)
     """RadDino processor image std."""
+    repa_interpolation: str = "1d"
+    """How a target token count that differs from the latent grid is matched: `1d` (UniX: linear interpolation
+    of the model's flattened token sequence to the target length) or `2d` (bilinear resize of the target
+    patch grid to the latent grid, keeping rows and columns aligned)."""
 
     # --- sampling defaults ---
     sample_steps: int = 10
@@ -131,6 +139,10 @@ class UniXConfig:
             raise ValueError("UniXConfig: head_dim = hidden_size / num_heads must be even for RoPE")
         if not 0 <= self.repa_layer < self.num_layers:
             raise ValueError(f"UniXConfig.repa_layer={self.repa_layer} must lie in [0, num_layers={self.num_layers})")
+        if self.connector_act not in ("upstream", "gelu", "gelu_tanh"):
+            raise ValueError(f"UniXConfig.connector_act={self.connector_act!r} must be upstream, gelu or gelu_tanh")
+        if self.repa_interpolation not in ("1d", "2d"):
+            raise ValueError(f"UniXConfig.repa_interpolation={self.repa_interpolation!r} must be 1d or 2d")
         if not 0.0 <= self.caption_dropout < 1.0:
             raise ValueError(f"UniXConfig.caption_dropout={self.caption_dropout} must lie in [0, 1)")
         if self.gen_image_size % self.latent_downsample:
@@ -208,7 +220,7 @@ def _unix_1_5b() -> dict[str, Any]:
         num_heads=16, bos_token_id=100000, eos_token_id=100001, boi_token_id=100003, eoi_token_id=100580,
         pad_token_id=100002,
         vision=dict(hidden_size=1024, intermediate_size=4096, num_hidden_layers=24, num_attention_heads=16,
-                    image_size=384, patch_size=16, vision_use_head=False, layer_norm_eps=1e-6),
+                    image_size=384, patch_size=16, vision_use_head=False, layer_norm_eps=1e-6, hidden_act="gelu"),
         # latent-diffusion kl-f16: ch 128, ch_mult (1,1,2,2,4), 2 res blocks, attention at resolution 16
         # (the last level): diffusers' Attn*Block2D types express that level.
         vae=dict(in_channels=3, out_channels=3, latent_channels=16, layers_per_block=2, norm_num_groups=32,
