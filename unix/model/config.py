@@ -103,7 +103,11 @@ class UniXConfig:
     repa_weight: float = 0.5
     """Weight of the REPA loss added to the flow loss; 0 skips the REPA encoder entirely (stage 3)."""
     repa_image_size: int = 56
-    """Side the images are resized to (bicubic) before the REPA encoder (RadDino: 224)."""
+    """Side the images are resized to (bicubic, then uint8) before the RadDino processor (UniX: 224)."""
+    repa_processor_size: int = 56
+    """Shortest edge the RadDino processor resizes to (PIL bicubic; rad-dino's preprocessor_config: 518)."""
+    repa_processor_crop: int = 56
+    """Centre crop of the RadDino processor (rad-dino: 518)."""
     repa_encoder: dict[str, Any] = field(default_factory=lambda: dict(
         hidden_size=32, num_hidden_layers=2, num_attention_heads=2, mlp_ratio=2,
         image_size=56, patch_size=14))
@@ -228,6 +232,7 @@ def _unix_1_5b() -> dict[str, Any]:
                  down_block_types=["DownEncoderBlock2D"] * 4 + ["AttnDownEncoderBlock2D"],
                  up_block_types=["AttnUpDecoderBlock2D"] + ["UpDecoderBlock2D"] * 4),
         max_latent_size=32, gen_image_size=256, repa_layer=8, repa_image_size=224,
+        repa_processor_size=518, repa_processor_crop=518,
         repa_encoder=dict(hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
                           mlp_ratio=4, image_size=518, patch_size=14),
         sample_steps=49, max_report_tokens=500)

@@ -257,8 +257,8 @@ class UniX(nn.Module):
                                    capture_gen_layer=cfg.repa_layer if repa_weight > 0 else None)
         flow_loss = F.mse_loss(out["velocity"].float(), target.float())
         if repa_weight > 0:
-            targets = encoder_targets(self.repa_encoder, images, cfg, tuple(x0.shape[-2:]))
-            repa = repa_loss(self.repa_projector(out["gen_layer"]), targets)
+            targets = encoder_targets(self.repa_encoder, images, cfg)
+            repa = repa_loss(self.repa_projector(out["gen_layer"]), targets, cfg.repa_interpolation)
         else:
             repa = torch.zeros((), device=flow_loss.device)
         return {"loss": flow_loss + repa_weight * repa, "flow": flow_loss.detach(), "repa": repa.detach()}
