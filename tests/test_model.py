@@ -317,3 +317,11 @@ def test_full_config_parameter_counts_on_meta():
     # 24 layers x (4 * 2048^2 attention + 3 * 2048 * 5632 MLP) + biases and norms
     assert counts["understanding layers (no embeddings)"] == 24 * (4 * 2048**2 + 3 * 2048 * 5632 + 3 * 2048 + 2 * 2048 + 2 * 128)
     assert counts["generation branch (gen. layers, norm)"] == counts["understanding layers (no embeddings)"] + 2048
+
+
+def test_images_are_written_as_the_reference_truncating_to_uint8():
+    from unix.model.latent import tensor_to_images
+
+    x = torch.tensor([-1.5, -1.0, 0.0, 0.999, 1.0]).view(1, 1, 1, 5).expand(1, 3, 1, 5)
+    # clamp(x / 2 + 0.5, 0, 1) * 255 truncated: 0.0 -> 127.5 -> 127, 0.999 -> 254.87 -> 254
+    assert [p[0] for p in tensor_to_images(x)[0].getdata()] == [0, 0, 127, 254, 255]

@@ -152,8 +152,10 @@ def preprocess_generation_images(images: list, size: int) -> torch.Tensor:
 
 
 def tensor_to_images(images_BCHW: torch.Tensor) -> list:
-    """[-1, 1] tensors -> 8-bit RGB PIL images (as the reference writes its PNGs)."""
+    """[-1, 1] tensors -> 8-bit RGB PIL images as the reference writes its PNGs: clamp(x / 2 + 0.5, 0, 1) * 255,
+    truncated to uint8 (not rounded)."""
     from PIL import Image
 
-    array = ((images_BCHW.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+    unit = (images_BCHW.float() / 2 + 0.5).clamp(0, 1)
+    array = (unit * 255).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
     return [Image.fromarray(a, mode="RGB") for a in array]
