@@ -20,7 +20,9 @@ included). Special ids: bos 0, eos 1, BOI 2, EOI 3. Then, with upstream's own fu
 - velocities (`prepare_vae_latent` + `_forward_flow` with CFG off) of two 4x4x16 latents at
   t in {1, 0.7, 0.3, 0.05}, with the caption context (`update_context_text`) and with the empty context;
 - a full sample (`UniX.generate_image`: 50 timesteps, shift 3.0, text CFG 2.0 on (0.4, 1], global
-  renorm, cfg_img_scale 1.0, the unconditional branch the empty context) from fixed noise.
+  renorm, cfg_img_scale 1.0, the unconditional branch the empty context) from fixed noise;
+- REPA (`repa.safetensors`): `REPAEncoderManager.preprocess_image` + the RadDino processor on a formula
+  image, and `REPALoss` on random features and targets.
 """
 
 from pathlib import Path
@@ -110,3 +112,29 @@ def test_full_sample_matches_upstream(model_and_io):
     out = model.generate_latents(caption, torch.ones_like(caption), None, image_size=64, steps=49, shift=3.0,
                                  cfg_scale=2.0, cfg_interval=(0.4, 1.0), renorm=True, noise=noise)
     assert rel_err(out[0], _tokens_to_latent(io["sample_final_tokens"])) < RTOL
+
+
+def _smooth_image() -> torch.Tensor:
+    """The fixture's 256 px image in [0.1, 0.9] (smooth, so bicubic resizing never leaves [0, 1])."""
+    import math
+
+    y, x = torch.meshgrid(torch.arange(256.0), torch.arange(256.0), indexing="ij")
+    return torch.stack([0.5 + 0.4 * torch.sin(2 * math.pi * (x / 256 * (c + 1) + y / 256 * 0.5 + 0.1 * c))
+                        * torch.cos(2 * math.pi * y / 256 * (2 - c * 0.5)) for c in range(3)])
+
+
+def test_repa_targets_and_loss_match_upstream():
+    """Upstream `REPAEncoderManager.preprocess_image` (224 px bicubic, x255, uint8) followed by the RadDino
+    processor (here BitImageProcessorPil with a 56 px resize and crop), and `REPALoss` with an identity
+    projector, for a different (36) and an equal (16) target token count."""
+    from unix.model.repa import encoder_inputs, repa_loss
+
+    io = load_file(str(FIXTURES / "repa.safetensors"))
+    cfg = UniXConfig.from_name("tiny", repa_image_size=224, repa_processor_size=56, repa_processor_crop=56,
+                               repa_encoder_mean=(0.5307,) * 3, repa_encoder_std=(0.2583,) * 3)
+    ours = encoder_inputs(_smooth_image()[None] * 2 - 1, cfg)
+    step = 1 / 255 / 0.2583  # one uint8 level after normalisation
+    diff = (ours - io["pixel_values"]).abs()
+    assert diff.max() <= step + 1e-5 and (diff > 1e-5).float().mean() < 1e-3  # [-1, 1] round trip: rare 1-level flips
+    assert rel_err(repa_loss(io["features"], io["targets36"], "1d"), io["loss36"][0]) < RTOL
+    assert rel_err(repa_loss(io["features"], io["targets16"]), io["loss16"][0]) < RTOL
