@@ -135,7 +135,8 @@ class MoTDecoder(nn.Module):
 
     def forward(self, und_BLD: torch.Tensor | None = None, und_pos_BL: torch.Tensor | None = None,
                 und_valid_BL: torch.Tensor | None = None, und_block_BL: torch.Tensor | None = None,
-                und_in_gen_BL: torch.Tensor | None = None, gen_BND: torch.Tensor | None = None, gen_pos_BN: torch.Tensor | None = None,
+                und_in_gen_BL: torch.Tensor | None = None,
+                gen_BND: torch.Tensor | None = None, gen_pos_BN: torch.Tensor | None = None,
                 cache: KVCache | None = None, update_cache: bool = False, capture_gen_layer: int | None = None,
                 ) -> dict[str, torch.Tensor | KVCache | None]:
         """Run the decoder on new understanding tokens and/or latent tokens.
