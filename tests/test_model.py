@@ -48,6 +48,91 @@ def test_mask_rules():
     block = torch.tensor([[1, 1, 1, 0]])
     m = build_mask(torch.ones(1, 4, dtype=torch.bool), 0, und_block_BL=block)[0, 0]
     assert m[0, 2] and m[1, 2] and not m[3].logical_not().any() and not m[2, 3]
+    # generation block [BOI, latents, EOI]: BOI/EOI (understanding tokens 2, 3) see the caption, each other
+    # and the latents; the caption sees none of them
+    m = build_mask(torch.ones(1, 4, dtype=torch.bool), 2, und_block_BL=torch.tensor([[0, 0, 1, 1]]),
+                   und_in_gen_BL=torch.tensor([[False, False, True, True]]))[0, 0]
+    assert m[2].all() and m[3].all() and m[4].all() and not m[:2, 2:].any()
+
+
+def test_generation_block_position_and_caption_dropout(model):
+    """The block sits at position L (valid caption tokens); a dropped caption leaves no trace."""
+    ids, mask = _text()
+    x, t = _latents(), torch.full((2,), 0.6)
+    other = torch.randint(5, 1000, ids.shape, generator=torch.Generator().manual_seed(9))
+    dropped = torch.zeros_like(mask)
+    a = model._velocity_joint(x, t, ids, dropped)["velocity"]
+    b = model._velocity_joint(x, t, other[:, :3], dropped[:, :3])["velocity"]
+    torch.testing.assert_close(a, b)
+    cap = model.encode_caption_prefix(ids, mask)
+    assert cap.valid_BL.sum(dim=1).tolist() == [8, 10]
+
+
+def test_connector_gelu_follows_training_and_inference():
+    from unix.model.vision import Connector
+
+    c = Connector(4, 6)
+    x = torch.randn(3, 4) * 3
+    exact = c.fc2(torch.nn.functional.gelu(c.fc1(x)))
+    tanh = c.fc2(torch.nn.functional.gelu(c.fc1(x), approximate="tanh"))
+    assert not torch.allclose(exact, tanh)
+    torch.testing.assert_close(c.train()(x), exact)  # upstream: Janus MlpProjector (exact) in training
+    torch.testing.assert_close(c.eval()(x), tanh)  # upstream inference: gelu_pytorch_tanh
+    always_exact = Connector(4, 6, "gelu")
+    always_exact.load_state_dict(c.state_dict())
+    torch.testing.assert_close(always_exact.eval()(x), exact)
+    with pytest.raises(ValueError, match="connector_act"):
+        Connector(4, 6, "relu")
+
+
+def test_latent_table_first_half_encodes_the_column():
+    from unix.model.latent import sincos_2d
+
+    table = sincos_2d(16, 4).view(4, 4, 16)  # (row, col, D)
+    assert torch.equal(table[0, :, :8], table[3, :, :8]) and not torch.equal(table[:, 0, :8], table[:, 3, :8])
+    assert torch.equal(table[:, 0, 8:], table[:, 3, 8:]) and not torch.equal(table[0, :, 8:], table[3, :, 8:])
+
+
+def test_repa_loss_is_upstream_negative_cosine_over_batch():
+    from unix.model.repa import repa_loss
+
+    g = torch.Generator().manual_seed(0)
+    p, f = torch.randn(2, 16, 8, generator=g), torch.randn(2, 16, 8, generator=g)
+    cos = torch.nn.functional.cosine_similarity(p, f, dim=-1)
+    torch.testing.assert_close(repa_loss(p, f), -cos.mean() / 2)
+    # 1d: the normalised 16-token sequence is stretched linearly to the 36 targets (no renormalisation)
+    f36 = torch.randn(2, 36, 8, generator=g)
+    pn = torch.nn.functional.normalize(p, dim=-1)
+    pos = ((torch.arange(36) + 0.5) * 16 / 36 - 0.5).clamp(0, 15)
+    lo = pos.floor().long()
+    hi = (lo + 1).clamp(max=15)
+    w = (pos - lo)[None, :, None]
+    stretched = pn[:, lo] * (1 - w) + pn[:, hi] * w
+    expected = -(stretched * torch.nn.functional.normalize(f36, dim=-1)).sum(-1).mean() / 2
+    torch.testing.assert_close(repa_loss(p, f36, "1d"), expected)
+    # 2d: the 4x4 grid is resized to 6x6, so row ends are not mixed with the next row's start
+    grid = torch.nn.functional.interpolate(pn.transpose(1, 2).reshape(2, 8, 4, 4), size=(6, 6), mode="bilinear")
+    expected2 = -(grid.flatten(2).transpose(1, 2) * torch.nn.functional.normalize(f36, dim=-1)).sum(-1).mean() / 2
+    torch.testing.assert_close(repa_loss(p, f36, "2d"), expected2)
+    assert not torch.allclose(repa_loss(p, f36, "1d"), repa_loss(p, f36, "2d"))
+
+
+def test_repa_encoder_inputs_follow_the_reference_pipeline():
+    """[-1, 1] -> [0, 1] -> bicubic 56 px -> uint8 (truncated) -> processor resize/crop/rescale/normalise."""
+    from unix.model.repa import encoder_inputs
+
+    cfg = UniXConfig.from_name("tiny", repa_image_size=28, repa_processor_size=42, repa_processor_crop=28)
+    img = torch.rand(1, 3, 64, 64) * 2 - 1
+    out = encoder_inputs(img, cfg)
+    assert out.shape == (1, 3, 28, 28)
+    x = torch.nn.functional.interpolate((img + 1) / 2, size=(28, 28), mode="bicubic", align_corners=False)
+    u8 = (x.clamp(0, 1) * 255).to(torch.uint8)
+    from PIL import Image
+    import numpy as np
+    pil = Image.fromarray(u8[0].permute(1, 2, 0).numpy(), mode="RGB").resize((42, 42), Image.BICUBIC)
+    crop = np.asarray(pil, dtype=np.float32)[7:35, 7:35] / 255.0
+    expected = (torch.from_numpy(crop).permute(2, 0, 1) - cfg.repa_encoder_mean[0]) / cfg.repa_encoder_std[0]
+    torch.testing.assert_close(out[0], expected, atol=1e-5, rtol=0)
 
 
 def test_latents_never_change_text(model):
@@ -232,3 +317,13 @@ def test_full_config_parameter_counts_on_meta():
     # 24 layers x (4 * 2048^2 attention + 3 * 2048 * 5632 MLP) + biases and norms
     assert counts["understanding layers (no embeddings)"] == 24 * (4 * 2048**2 + 3 * 2048 * 5632 + 3 * 2048 + 2 * 2048 + 2 * 128)
     assert counts["generation branch (gen. layers, norm)"] == counts["understanding layers (no embeddings)"] + 2048
+
+
+def test_images_are_written_as_the_reference_truncating_to_uint8():
+    from unix.model.latent import tensor_to_images
+
+    x = torch.tensor([-1.5, -1.0, 0.0, 0.999, 1.0]).view(1, 1, 1, 5).expand(1, 3, 1, 5)
+    # clamp(x / 2 + 0.5, 0, 1) * 255 truncated: 0.0 -> 127.5 -> 127, 0.999 -> 254.87 -> 254
+    import numpy as np
+
+    assert np.asarray(tensor_to_images(x)[0])[0, :, 0].tolist() == [0, 0, 127, 254, 255]

@@ -177,7 +177,7 @@ def _release_state(model: UniX) -> dict:
             out["language_model.lm_head.weight"] = v
         elif k.startswith("connector."):
             out[k.replace("fc1", "layers.0").replace("fc2", "layers.2")] = v
-        elif k.startswith("latent."):
+        elif k.startswith("latent.") and k != "latent.pos_table":
             out[k.removeprefix("latent.")] = v
     vision = {k.removeprefix("vision."): v for k, v in model.state_dict().items() if k.startswith("vision.")}
     out.update({f"vit_model.vision_tower.{k}": v for k, v in _timm_siglip(vision).items()})
@@ -195,7 +195,7 @@ def test_unix_release_loads_every_key(tmp_path):
     save_file({k: v.contiguous() for k, v in _release_state(src).items()}, str(d / "model.safetensors"))
     dst = _tiny()
     report = ckpt.load_unix_release(dst, d)
-    assert "latent_pos_embed.pos_embed" in report["unused"]
+    assert "latent_pos_embed.pos_embed" not in report["unused"]
     for k, v in src.state_dict().items():
         if not k.startswith(("repa_projector.", "vae.", "repa_encoder.")):
             assert torch.equal(dst.state_dict()[k], v), k
@@ -204,6 +204,28 @@ def test_unix_release_loads_every_key(tmp_path):
     save_file({k: v.contiguous() for k, v in state.items()}, str(d / "model.safetensors"))
     with pytest.raises(CheckpointError, match="mlp_moe_gen.extra_proj.weight"):
         ckpt.load_unix_release(_tiny(), d)
+
+
+def test_unix_release_position_table_is_loaded_and_saved(tmp_path):
+    """The released `latent_pos_embed.pos_embed` (bf16 in the release) is what the model uses afterwards,
+    also after save_pretrained / from_pretrained; checkpoints without the table recompute it."""
+    src = _tiny()
+    state = _release_state(src)
+    table = state["latent_pos_embed.pos_embed"].to(torch.bfloat16).float()
+    state["latent_pos_embed.pos_embed"] = table
+    d = tmp_path / "unix"
+    d.mkdir()
+    save_file({k: v.contiguous() for k, v in state.items()}, str(d / "model.safetensors"))
+    dst = _tiny()
+    ckpt.load_unix_release(dst, d)
+    assert torch.equal(dst.latent.pos_table, table) and not torch.equal(table, src.latent.pos_table)
+    dst.save_pretrained(tmp_path / "ours")
+    assert torch.equal(UniX.from_pretrained(tmp_path / "ours").latent.pos_table, table)
+    from safetensors.torch import load_file
+    ours = load_file(str(tmp_path / "ours" / "model.safetensors"))
+    del ours["latent.pos_table"]
+    save_file(ours, str(tmp_path / "ours" / "model.safetensors"))
+    torch.testing.assert_close(UniX.from_pretrained(tmp_path / "ours").latent.pos_table, src.latent.pos_table)
 
 
 # ---------------------------------------------------------------------------- KL-f16 VAE

@@ -61,8 +61,12 @@ class UniXConfig:
     # --- understanding: SigLIP vision encoder + connector ---
     vision: dict[str, Any] = field(default_factory=lambda: dict(
         hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
-        image_size=64, patch_size=16, vision_use_head=False))
-    """Keyword arguments of transformers' `SiglipVisionConfig` (SigLIP-L/16-384 for unix-1.5b)."""
+        image_size=64, patch_size=16, vision_use_head=False, layer_norm_eps=1e-6, hidden_act="gelu"))
+    """Keyword arguments of transformers' `SiglipVisionConfig` (SigLIP-L/16-384 for unix-1.5b; exact GELU and
+    LayerNorm eps 1e-6 as Janus's timm SigLIP)."""
+    connector_act: str = "upstream"
+    """Connector GELU: `upstream` (exact while training, tanh approximation in eval mode, as UniX's training
+    and inference code), `gelu` (exact always) or `gelu_tanh` (approximation always)."""
     image_mean: float = SIGLIP_MEAN
     """Per-channel mean used to normalise understanding images in [0, 1]."""
     image_std: float = SIGLIP_STD
@@ -99,7 +103,11 @@ class UniXConfig:
     repa_weight: float = 0.5
     """Weight of the REPA loss added to the flow loss; 0 skips the REPA encoder entirely (stage 3)."""
     repa_image_size: int = 56
-    """Side the images are resized to (bicubic) before the REPA encoder (RadDino: 224)."""
+    """Side the images are resized to (bicubic, then uint8) before the RadDino processor (UniX: 224)."""
+    repa_processor_size: int = 56
+    """Shortest edge the RadDino processor resizes to (PIL bicubic; rad-dino's preprocessor_config: 518)."""
+    repa_processor_crop: int = 56
+    """Centre crop of the RadDino processor (rad-dino: 518)."""
     repa_encoder: dict[str, Any] = field(default_factory=lambda: dict(
         hidden_size=32, num_hidden_layers=2, num_attention_heads=2, mlp_ratio=2,
         image_size=56, patch_size=14))
@@ -108,6 +116,10 @@ class UniXConfig:
     """RadDino processor image mean."""
     repa_encoder_std: tuple[float, float, float] = (0.2583, 0.2583, 0.2583)
     """RadDino processor image std."""
+    repa_interpolation: str = "1d"
+    """How a target token count that differs from the latent grid is matched: `1d` (UniX: linear interpolation
+    of the model's flattened token sequence to the target length) or `2d` (bilinear resize of the target
+    patch grid to the latent grid, keeping rows and columns aligned)."""
 
     # --- sampling defaults ---
     sample_steps: int = 10
@@ -131,6 +143,10 @@ class UniXConfig:
             raise ValueError("UniXConfig: head_dim = hidden_size / num_heads must be even for RoPE")
         if not 0 <= self.repa_layer < self.num_layers:
             raise ValueError(f"UniXConfig.repa_layer={self.repa_layer} must lie in [0, num_layers={self.num_layers})")
+        if self.connector_act not in ("upstream", "gelu", "gelu_tanh"):
+            raise ValueError(f"UniXConfig.connector_act={self.connector_act!r} must be upstream, gelu or gelu_tanh")
+        if self.repa_interpolation not in ("1d", "2d"):
+            raise ValueError(f"UniXConfig.repa_interpolation={self.repa_interpolation!r} must be 1d or 2d")
         if not 0.0 <= self.caption_dropout < 1.0:
             raise ValueError(f"UniXConfig.caption_dropout={self.caption_dropout} must lie in [0, 1)")
         if self.gen_image_size % self.latent_downsample:
@@ -208,7 +224,7 @@ def _unix_1_5b() -> dict[str, Any]:
         num_heads=16, bos_token_id=100000, eos_token_id=100001, boi_token_id=100003, eoi_token_id=100580,
         pad_token_id=100002,
         vision=dict(hidden_size=1024, intermediate_size=4096, num_hidden_layers=24, num_attention_heads=16,
-                    image_size=384, patch_size=16, vision_use_head=False, layer_norm_eps=1e-6),
+                    image_size=384, patch_size=16, vision_use_head=False, layer_norm_eps=1e-6, hidden_act="gelu"),
         # latent-diffusion kl-f16: ch 128, ch_mult (1,1,2,2,4), 2 res blocks, attention at resolution 16
         # (the last level): diffusers' Attn*Block2D types express that level.
         vae=dict(in_channels=3, out_channels=3, latent_channels=16, layers_per_block=2, norm_num_groups=32,
@@ -216,6 +232,7 @@ def _unix_1_5b() -> dict[str, Any]:
                  down_block_types=["DownEncoderBlock2D"] * 4 + ["AttnDownEncoderBlock2D"],
                  up_block_types=["AttnUpDecoderBlock2D"] + ["UpDecoderBlock2D"] * 4),
         max_latent_size=32, gen_image_size=256, repa_layer=8, repa_image_size=224,
+        repa_processor_size=518, repa_processor_crop=518,
         repa_encoder=dict(hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
                           mlp_ratio=4, image_size=518, patch_size=14),
         sample_steps=49, max_report_tokens=500)

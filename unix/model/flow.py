@@ -37,10 +37,14 @@ def sampling_schedule(steps: int, shift: float) -> torch.Tensor:
 
 
 def guided_velocity(v_cond: torch.Tensor, v_uncond: torch.Tensor, scale: float, renorm: bool) -> torch.Tensor:
-    """v = v_u + scale (v_c - v_u); with renorm, v *= clamp(||v_c|| / ||v||, 0, 1) per sample (global norm)."""
+    """v = v_u + scale (v_c - v_u); with renorm, v *= clamp(||v_c|| / (||v|| + 1e-8), 0, 1).
+
+    The norm is global over each sample's whole latent, as the reference's `cfg_renorm_type='global'`,
+    which takes it over the packed batch and is meant for batch 1; per sample is that batch-1 behaviour.
+    """
     v = v_uncond + scale * (v_cond - v_uncond)
     if renorm:
-        ratio = v_cond.flatten(1).norm(dim=1) / v.flatten(1).norm(dim=1).clamp_min(1e-12)
+        ratio = v_cond.flatten(1).norm(dim=1) / (v.flatten(1).norm(dim=1) + 1e-8)
         v = v * ratio.clamp(0.0, 1.0).view(-1, *([1] * (v.dim() - 1)))
     return v
 

@@ -8,6 +8,7 @@ the inference rules at run time so that changing them never retrains anything).
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 from typing import Any, Iterable
@@ -16,6 +17,7 @@ import torch
 
 from unix.model import checkpoints as ckpt
 from unix.model.config import UniXConfig
+from unix.model.repa import processor_overrides
 from unix.model.settings import model_overrides, report_kwargs, sampling_kwargs  # noqa: F401
 from unix.model.tokenizer import load_tokenizer, special_token_ids, train_tokenizer
 
@@ -40,6 +42,9 @@ def build_initial_model(size: str, weights: dict[str, str], tokenizer, overrides
     if weights.get("raddino"):
         raddino, overrides["repa_encoder"], norm = ckpt.load_repa_encoder(weights["raddino"])
         overrides.update(norm)
+        pre = Path(weights["raddino"]) / "preprocessor_config.json"
+        if pre.exists():  # the processor's resize and crop, which the REPA targets go through
+            overrides.update(processor_overrides(json.loads(pre.read_text())))
         report["raddino"] = weights["raddino"]
     config = UniXConfig.from_name(size, **overrides)
     if len(tokenizer) > config.vocab_size:

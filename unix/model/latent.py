@@ -39,10 +39,11 @@ def vae_decode(vae: nn.Module, latents: torch.Tensor, config: UniXConfig) -> tor
 
 
 def sincos_2d(embed_dim: int, grid: int) -> torch.Tensor:
-    """Fixed 2-D sin-cos table (grid*grid, D) of MAE/DiT; row id = r * grid + c.
+    """Fixed 2-D sin-cos table (grid*grid, D) of MAE/DiT, as UniX's `get_2d_sincos_pos_embed`; row id = r * grid + c.
 
-    Half the channels encode the row, half the column. A value depends only on (r, c), so growing the
-    grid (Stage 3) keeps the existing positions' embeddings unchanged.
+    As in the reference, the first half of the channels encodes the column (w) coordinate and the second
+    half the row (h), each as [sin | cos] over D/4 frequencies 1 / 10000^(i / (D/4)). A value depends only
+    on (r, c), so growing the grid (Stage 3) keeps the existing positions' embeddings unchanged.
     """
     assert embed_dim % 4 == 0, "latent position embedding needs hidden_size % 4 == 0"
 
@@ -52,7 +53,7 @@ def sincos_2d(embed_dim: int, grid: int) -> torch.Tensor:
         return np.concatenate([np.sin(out), np.cos(out)], axis=1)
 
     rows, cols = np.meshgrid(np.arange(grid, dtype=np.float64), np.arange(grid, dtype=np.float64), indexing="ij")
-    emb = np.concatenate([one_d(embed_dim // 2, rows), one_d(embed_dim // 2, cols)], axis=1)
+    emb = np.concatenate([one_d(embed_dim // 2, cols), one_d(embed_dim // 2, rows)], axis=1)
     return torch.from_numpy(emb).float()
 
 
@@ -89,13 +90,18 @@ class LatentHeads(nn.Module):
         nn.init.zeros_(self.llm2vae.weight)  # start as the zero velocity (UniX/BAGEL init)
         nn.init.zeros_(self.llm2vae.bias)
         self.time_embedder = TimestepEmbedder(config.hidden_size, config.timestep_freq_dim)
-        self.register_buffer("pos_table", sincos_2d(config.hidden_size, config.max_latent_size), persistent=False)
+        # Saved with the model: the released checkpoint's table (`latent_pos_embed.pos_embed`) is loaded into
+        # it, so a model started from the release keeps exactly the positions the release was trained with.
+        self.register_buffer("pos_table", sincos_2d(config.hidden_size, config.max_latent_size))
 
     def extend(self, grid: int) -> None:
-        """Grow the position table to grid x grid (never shrinks)."""
+        """Grow the position table to grid x grid (never shrinks); the existing rows keep their values."""
         if grid > self.max_latent_size:
+            old, old_grid = self.pos_table, self.max_latent_size
+            table = sincos_2d(self.vae2llm.out_features, grid).to(old.device, old.dtype)
+            table.view(grid, grid, -1)[:old_grid, :old_grid] = old.view(old_grid, old_grid, -1)
             self.max_latent_size = grid
-            self.pos_table = sincos_2d(self.vae2llm.out_features, grid).to(self.vae2llm.weight.device)
+            self.pos_table = table
 
     def patchify(self, x_BCHW: torch.Tensor) -> torch.Tensor:
         B, C, H, W = x_BCHW.shape
@@ -146,8 +152,10 @@ def preprocess_generation_images(images: list, size: int) -> torch.Tensor:
 
 
 def tensor_to_images(images_BCHW: torch.Tensor) -> list:
-    """[-1, 1] tensors -> 8-bit RGB PIL images (as the reference writes its PNGs)."""
+    """[-1, 1] tensors -> 8-bit RGB PIL images as the reference writes its PNGs: clamp(x / 2 + 0.5, 0, 1) * 255,
+    truncated to uint8 (not rounded)."""
     from PIL import Image
 
-    array = ((images_BCHW.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+    unit = (images_BCHW.float() / 2 + 0.5).clamp(0, 1)
+    array = (unit * 255).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
     return [Image.fromarray(a, mode="RGB") for a in array]

@@ -13,9 +13,11 @@ gather/scatter of Eq. (3) is a slice and costs no copy; the softmax of Eq. (5) i
 q/k norms and the MLP are modality-specific too; embeddings and RoPE are shared.
 
 Attention mask (reference `prepare_attention_mask_per_sample`): text is causal; an understanding image
-block [BOI, ViT tokens, EOI] attends fully within itself; latent tokens see the whole valid prefix and
-each other; no token attends to latent tokens. Because of the last rule the prefix's keys and values do
-not depend on the latents, so they are computed once (`KVCache`) and reused at every sampling step.
+block [BOI, ViT tokens, EOI] attends fully within itself; the generation block [BOI, latents, EOI]
+(BOI/EOI use the understanding weights, the latents the generation weights) sees the whole valid prefix
+and, bidirectionally, itself; no token outside the block attends into it. Because of the last rule the
+caption's keys and values do not depend on the latents, so they are computed once (`KVCache`) and
+reused at every sampling step.
 """
 
 from __future__ import annotations
@@ -83,11 +85,13 @@ class MoTLayer(nn.Module):
 
 
 def build_mask(und_valid_BL: torch.Tensor | None, n_gen: int, past_valid_BL: torch.Tensor | None = None,
-               und_block_BL: torch.Tensor | None = None) -> torch.Tensor:
+               und_block_BL: torch.Tensor | None = None, und_in_gen_BL: torch.Tensor | None = None) -> torch.Tensor:
     """Boolean mask (B, 1, Q, K), True = may attend; queries [und, gen], keys [past, und, gen].
 
     und_valid_BL: which new understanding tokens are real (False = padding).
     und_block_BL: 0 for causal text; tokens sharing a positive id (one image) attend fully to each other.
+    und_in_gen_BL: understanding tokens inside the generation block (its BOI and EOI): they also see the
+        latents (and, through `und_block_BL`, each other).
     """
     ref = und_valid_BL if und_valid_BL is not None else past_valid_BL
     assert ref is not None, "a mask needs understanding tokens or a cached prefix"
@@ -109,6 +113,8 @@ def build_mask(und_valid_BL: torch.Tensor | None, n_gen: int, past_valid_BL: tor
     if n_gen:
         mask[:, n_und:, :n_past + n_und] = prefix_valid[:, None, :]
         mask[:, n_und:, n_past + n_und:] = True
+        if und_in_gen_BL is not None:
+            mask[:, :n_und, n_past + n_und:] = und_in_gen_BL[:, :, None]
     # Every query sees itself, so padding rows never produce NaN (their outputs are ignored).
     idx = torch.arange(Q, device=device)
     mask[:, idx, n_past + idx] = True
@@ -129,6 +135,7 @@ class MoTDecoder(nn.Module):
 
     def forward(self, und_BLD: torch.Tensor | None = None, und_pos_BL: torch.Tensor | None = None,
                 und_valid_BL: torch.Tensor | None = None, und_block_BL: torch.Tensor | None = None,
+                und_in_gen_BL: torch.Tensor | None = None,
                 gen_BND: torch.Tensor | None = None, gen_pos_BN: torch.Tensor | None = None,
                 cache: KVCache | None = None, update_cache: bool = False, capture_gen_layer: int | None = None,
                 ) -> dict[str, torch.Tensor | KVCache | None]:
@@ -140,7 +147,7 @@ class MoTDecoder(nn.Module):
         """
         past_valid = cache.valid_BL if cache is not None and cache.length else None
         n_gen = 0 if gen_BND is None else gen_BND.shape[1]
-        mask = build_mask(und_valid_BL, n_gen, past_valid, und_block_BL)
+        mask = build_mask(und_valid_BL, n_gen, past_valid, und_block_BL, und_in_gen_BL)
         rope_und = self.rotary(und_pos_BL) if und_BLD is not None else None
         rope_gen = self.rotary(gen_pos_BN) if gen_BND is not None else None
         new_keys, new_values, gen_layer = [], [], None

@@ -13,7 +13,8 @@ from typing import Any
 # config.yaml model key -> UniXConfig field (None values mean "the size preset's")
 # (caption dropout and the REPA weight are training settings: config `training`, per stage)
 _FIELDS = {"vae_shift": "vae_shift", "vae_scale": "vae_scale", "timestep_shift": "timestep_shift",
-           "repa_layer": "repa_layer", "gen_image_size": "gen_image_size"}
+           "repa_layer": "repa_layer", "gen_image_size": "gen_image_size", "connector_act": "connector_act",
+           "repa_interpolation": "repa_interpolation"}
 
 
 def model_overrides(section: dict[str, Any]) -> dict[str, Any]:

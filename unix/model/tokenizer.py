@@ -8,7 +8,7 @@ the special ids; the batch builders here take them from there, so either tokeniz
 Layouts:
   understanding training:  [bos] prompt [eos] [bos] report [eos]   labels on `report [eos]`
   report generation:       [bos] prompt [eos] [bos]                left-padded; decoding continues
-  image generation:        [bos] caption [eos]                     the model appends BOI
+  image generation:        [bos] caption [eos]                     the model appends [BOI, latents, EOI]
 """
 
 from __future__ import annotations

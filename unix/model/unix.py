@@ -2,10 +2,14 @@
 and generation branch (generation decoder weights + latent heads + REPA projector) sharing one joint
 attention, plus the frozen VAE and REPA encoder.
 
-Sequence layouts (all positions are RoPE positions; all tokens of one image share one position):
-  understanding: [BOI, ViT x Nv, EOI] (full attention, positions 0, 1, 2) + text (causal, from 3)
-  generation:    text [bos caption eos] + BOI (causal, positions 0..n) + latents x N (position n + 1)
-Caption dropout / the unconditional CFG branch mask the caption out, leaving BOI alone as context.
+Sequence layouts, as the reference (ZrH42/UniX `prepare_vit_images`, `prepare_prompts`,
+`prepare_vae_latent`; all positions are RoPE positions and all tokens of one image share one position):
+  understanding: [BOI, ViT x Nv, EOI] (full attention, all at position 0) + text (causal, from 1)
+  generation:    caption [bos caption eos] (causal, positions 0..L-1) + one block [BOI, latents x N, EOI]
+                 (all at position L; it sees the caption and, bidirectionally, itself; nothing else sees it).
+                 BOI/EOI go through the understanding weights, the latents through the generation weights.
+Caption dropout and the unconditional CFG branch remove the caption (masked out), so the block sits at
+position 0 with no context.
 """
 
 from __future__ import annotations
@@ -37,7 +41,7 @@ class UniX(nn.Module):
         super().__init__()
         self.config = config
         self.vision = build_siglip(config)
-        self.connector = Connector(config.vision["hidden_size"], config.hidden_size)
+        self.connector = Connector(config.vision["hidden_size"], config.hidden_size, config.connector_act)
         self.decoder = MoTDecoder(config)
         self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
         self.latent = LatentHeads(config)
@@ -110,10 +114,10 @@ class UniX(nn.Module):
         prefix, nv = self._image_prefix(pixel_values)
         B, L = input_ids.shape
         dev = input_ids.device
-        img_pos = torch.cat([torch.zeros(1), torch.ones(nv), torch.full((1,), 2.0)]).long().to(dev)
         return dict(
             und_BLD=torch.cat([prefix, self.decoder.embed_tokens(input_ids)], dim=1),
-            und_pos_BL=torch.cat([img_pos.expand(B, -1), _text_positions(attention_mask, start=3)], dim=1),
+            und_pos_BL=torch.cat([torch.zeros(B, nv + 2, dtype=torch.long, device=dev),
+                                  _text_positions(attention_mask, start=1)], dim=1),
             und_valid_BL=torch.cat([torch.ones(B, nv + 2, dtype=torch.bool, device=dev),
                                     attention_mask.bool()], dim=1),
             und_block_BL=torch.cat([torch.ones(B, nv + 2, dtype=torch.long, device=dev),
@@ -195,22 +199,37 @@ class UniX(nn.Module):
 
     # ------------------------------------------------------------------ generation
     def _caption_inputs(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> dict[str, torch.Tensor]:
-        """[caption tokens, BOI]: embeddings, positions and validity (BOI is always valid)."""
-        B = input_ids.shape[0]
-        dev = input_ids.device
-        boi = torch.full((B, 1), self.config.boi_token_id, dtype=input_ids.dtype, device=dev)
-        valid = torch.cat([attention_mask.bool(), torch.ones(B, 1, dtype=torch.bool, device=dev)], dim=1)
-        return dict(und_BLD=self.decoder.embed_tokens(torch.cat([input_ids, boi], dim=1)),
-                    und_pos_BL=_text_positions(valid), und_valid_BL=valid)
+        """The caption [bos caption eos] (causal): embeddings, positions 0..L-1 and validity."""
+        valid = attention_mask.bool()
+        return dict(und_BLD=self.decoder.embed_tokens(input_ids), und_pos_BL=_text_positions(valid), und_valid_BL=valid)
+
+    def _block_inputs(self, pos_B: torch.Tensor) -> dict[str, torch.Tensor]:
+        """BOI and EOI of the generation block (understanding weights) at position pos_B, seeing the latents."""
+        B, dev = pos_B.shape[0], pos_B.device
+        ids = torch.tensor([self.config.boi_token_id, self.config.eoi_token_id], device=dev)
+        return dict(und_BLD=self.decoder.embed_tokens(ids)[None].expand(B, -1, -1),
+                    und_pos_BL=pos_B[:, None].expand(-1, 2), und_valid_BL=torch.ones(B, 2, dtype=torch.bool, device=dev),
+                    und_block_BL=torch.ones(B, 2, dtype=torch.long, device=dev),
+                    und_in_gen_BL=torch.ones(B, 2, dtype=torch.bool, device=dev))
 
     def _velocity_joint(self, x_t: torch.Tensor, t_B: torch.Tensor, input_ids: torch.Tensor,
                         attention_mask: torch.Tensor, capture_gen_layer: int | None = None) -> dict[str, torch.Tensor]:
-        """One joint forward over [caption, BOI, latents]: velocity (B, C, h, w) and the REPA layer state."""
+        """One joint forward over [caption, BOI, latents, EOI]: velocity (B, C, h, w) and the REPA layer state."""
         cap = self._caption_inputs(input_ids, attention_mask)
+        block_pos = cap["und_valid_BL"].sum(dim=1)  # L valid caption tokens; 0 when the caption is dropped
+        block = self._block_inputs(block_pos)
+        B, Lc = input_ids.shape
+        dev = input_ids.device
+        und = dict(
+            und_BLD=torch.cat([cap["und_BLD"], block["und_BLD"].to(cap["und_BLD"].dtype)], dim=1),
+            und_pos_BL=torch.cat([cap["und_pos_BL"], block["und_pos_BL"]], dim=1),
+            und_valid_BL=torch.cat([cap["und_valid_BL"], block["und_valid_BL"]], dim=1),
+            und_block_BL=torch.cat([torch.zeros(B, Lc, dtype=torch.long, device=dev), block["und_block_BL"]], dim=1),
+            und_in_gen_BL=torch.cat([torch.zeros(B, Lc, dtype=torch.bool, device=dev), block["und_in_gen_BL"]], dim=1))
         h, w = x_t.shape[-2:]
         gen = self.latent.embed(x_t, t_B)
-        gen_pos = cap["und_valid_BL"].sum(dim=1, keepdim=True).expand(-1, gen.shape[1])
-        out = self.decoder(**cap, gen_BND=gen, gen_pos_BN=gen_pos, capture_gen_layer=capture_gen_layer)
+        gen_pos = block_pos[:, None].expand(-1, gen.shape[1])
+        out = self.decoder(**und, gen_BND=gen, gen_pos_BN=gen_pos, capture_gen_layer=capture_gen_layer)
         v = self.latent.unpatchify(self.latent.llm2vae(out["gen"]), h, w)
         return {"velocity": v, "gen_layer": out["gen_layer"]}
 
@@ -238,30 +257,34 @@ class UniX(nn.Module):
                                    capture_gen_layer=cfg.repa_layer if repa_weight > 0 else None)
         flow_loss = F.mse_loss(out["velocity"].float(), target.float())
         if repa_weight > 0:
-            targets = encoder_targets(self.repa_encoder, images, cfg, tuple(x0.shape[-2:]))
-            repa = repa_loss(self.repa_projector(out["gen_layer"]), targets)
+            targets = encoder_targets(self.repa_encoder, images, cfg)
+            repa = repa_loss(self.repa_projector(out["gen_layer"]), targets, cfg.repa_interpolation)
         else:
             repa = torch.zeros((), device=flow_loss.device)
         return {"loss": flow_loss + repa_weight * repa, "flow": flow_loss.detach(), "repa": repa.detach()}
 
     def encode_caption_prefix(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> KVCache:
-        """KV cache of [caption, BOI], computed once and reused by every sampling step."""
+        """KV cache of the caption, computed once and reused by every sampling step."""
         return self.decoder(**self._caption_inputs(input_ids, attention_mask), update_cache=True)["cache"]
 
     def velocity_cached(self, x_t: torch.Tensor, t_B: torch.Tensor, cache: KVCache) -> torch.Tensor:
-        """Velocity of latents given a cached prefix: only the latent tokens go through the decoder."""
+        """Velocity of latents given a cached caption: only the block [BOI, latents, EOI] goes through the
+        decoder, at position L = the number of valid caption tokens (0 without a caption)."""
         h, w = x_t.shape[-2:]
+        block_pos = cache.valid_BL.sum(dim=1)
         gen = self.latent.embed(x_t, t_B)
-        gen_pos = cache.next_pos_B[:, None].expand(-1, gen.shape[1])
-        out = self.decoder(gen_BND=gen, gen_pos_BN=gen_pos, cache=cache)
+        gen_pos = block_pos[:, None].expand(-1, gen.shape[1])
+        out = self.decoder(**self._block_inputs(block_pos), gen_BND=gen, gen_pos_BN=gen_pos, cache=cache)
         return self.latent.unpatchify(self.latent.llm2vae(out["gen"]), h, w)
 
     @torch.no_grad()
-    def generate_latents(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, seeds: list[int],
+    def generate_latents(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, seeds: list[int] | None,
                          image_size: int | None = None, steps: int | None = None, shift: float | None = None,
                          cfg_scale: float | None = None, cfg_interval: tuple[float, float] | None = None,
-                         renorm: bool | None = None, use_cache: bool = True) -> torch.Tensor:
-        """Sample normalised latents (B, 16, h, w); sample i starts from noise seeded by seeds[i]."""
+                         renorm: bool | None = None, use_cache: bool = True,
+                         noise: torch.Tensor | None = None) -> torch.Tensor:
+        """Sample normalised latents (B, 16, h, w); sample i starts from noise seeded by seeds[i], or from
+        the given `noise` (B, 16, h, w) when seeds is None."""
         cfg = self.config
         image_size = image_size or cfg.gen_image_size
         steps = steps or cfg.sample_steps
@@ -272,11 +295,15 @@ class UniX(nn.Module):
         if image_size % cfg.latent_downsample:
             raise ValueError(f"image_size={image_size} must be a multiple of {cfg.latent_downsample}")
         B = input_ids.shape[0]
-        if len(seeds) != B:
-            raise ValueError(f"generate_latents: got {len(seeds)} seeds for {B} prompts; pass one seed per prompt")
-        side = image_size // cfg.latent_downsample * cfg.latent_patch_size
-        noise = torch.stack([torch.randn(cfg.latent_channels, side, side, generator=torch.Generator().manual_seed(int(s)))
-                             for s in seeds]).to(self.device, self.latent.vae2llm.weight.dtype)
+        if (seeds is None) == (noise is None):
+            raise ValueError("generate_latents: give either seeds (one per prompt) or noise, not both")
+        if seeds is not None:
+            if len(seeds) != B:
+                raise ValueError(f"generate_latents: got {len(seeds)} seeds for {B} prompts; pass one seed per prompt")
+            side = image_size // cfg.latent_downsample * cfg.latent_patch_size
+            noise = torch.stack([torch.randn(cfg.latent_channels, side, side,
+                                             generator=torch.Generator().manual_seed(int(s))) for s in seeds])
+        noise = noise.to(self.device, self.latent.vae2llm.weight.dtype)
         guidance = cfg_scale != 1.0
         ids2 = torch.cat([input_ids, input_ids]) if guidance else input_ids
         mask2 = torch.cat([attention_mask, torch.zeros_like(attention_mask)]) if guidance else attention_mask

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
@@ -12,26 +13,44 @@ from unix.model.config import UniXConfig
 
 def build_siglip(config: UniXConfig) -> nn.Module:
     """transformers' `SiglipVisionModel` without the pooling head; its `last_hidden_state` (after the
-    final LayerNorm) equals Janus's timm `forward_features` with select_layer -1."""
+    final LayerNorm) equals Janus's timm `forward_features` with select_layer -1 (exact GELU: the presets
+    set `hidden_act='gelu'`, since transformers' SigLIP default is the tanh approximation)."""
     from transformers import SiglipVisionConfig, SiglipVisionModel
 
     return SiglipVisionModel(SiglipVisionConfig(**{"vision_use_head": False, **config.vision}))
 
 
+CONNECTOR_ACTIVATIONS = ("upstream", "gelu", "gelu_tanh")
+
+
 class Connector(nn.Module):
     """Linear(vision -> hidden), GELU, Linear(hidden -> hidden) (Janus MlpProjector, depth 2).
 
-    Exact GELU, as in training; the reference inference code swaps in the tanh approximation.
+    activation (config `connector_act`):
+      upstream   UniX's behaviour, the default: exact GELU while training (Janus's MlpProjector, which the
+                 checkpoint's `connector.layers.0/2` come from) and the tanh approximation in eval mode
+                 (the reference inference code loads them into `MLPconnector(..., 'gelu_pytorch_tanh')`);
+      gelu       exact GELU always (training and inference agree);
+      gelu_tanh  the tanh approximation always.
     """
 
-    def __init__(self, vision_dim: int, hidden: int) -> None:
+    def __init__(self, vision_dim: int, hidden: int, activation: str = "upstream") -> None:
         super().__init__()
+        if activation not in CONNECTOR_ACTIVATIONS:
+            raise ValueError(f"connector activation {activation!r} is not one of {CONNECTOR_ACTIVATIONS} "
+                             "(config model.connector_act)")
+        self.activation = activation
         self.fc1 = nn.Linear(vision_dim, hidden)
-        self.act = nn.GELU()
         self.fc2 = nn.Linear(hidden, hidden)
 
+    def approximate(self) -> str:
+        """The `approximate` argument of GELU now: 'none' (exact) or 'tanh'."""
+        if self.activation == "upstream":
+            return "none" if self.training else "tanh"
+        return "none" if self.activation == "gelu" else "tanh"
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc2(self.act(self.fc1(x)))
+        return self.fc2(F.gelu(self.fc1(x), approximate=self.approximate()))
 
 
 def preprocess_understanding_images(images: list[Image.Image], config: UniXConfig) -> torch.Tensor:
