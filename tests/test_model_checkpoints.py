@@ -400,6 +400,16 @@ def test_lightning_checkpoint_loads_without_lightning_and_runs_no_pickled_code(t
     assert marker.exists() and full["pytorch-lightning_version"] == "1.4.2"
 
 
+def test_legacy_torch_files(tmp_path):
+    """A pre-zip torch file: plain weights load (without mmap); a Lightning one is refused with the fix."""
+    from unix.model.weight_files import load_lightning_checkpoint, read_tensor_file
+
+    torch.save({"w": torch.ones(2)}, tmp_path / "pytorch_model.bin", _use_new_zipfile_serialization=False)
+    assert torch.equal(read_tensor_file(tmp_path / "pytorch_model.bin")["w"], torch.ones(2))
+    with pytest.raises(CheckpointError, match="legacy .*re-save it"):
+        load_lightning_checkpoint(tmp_path / "pytorch_model.bin")
+
+
 def test_vae_under_unix_doc_names_and_as_a_file(tmp_path):
     d, ref, _, _ = _write_ldm(tmp_path, attn_resolutions=[], ckpt_name="kl-f16d16.ckpt", config_name="kl-f16d16.yaml")
     for where in (d, d / "kl-f16d16.ckpt"):
