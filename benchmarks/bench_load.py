@@ -10,7 +10,8 @@ unix-1.5b (~6.6 GB in bf16) and loads it with the meta loader only (the random-i
 fp32 model + checkpoint, ~20 GB). Each load runs in a fresh process; it reports the peak RSS of that
 process (VmHWM) while loading, the peak minus the RSS after imports, wall and CPU time of the load, the
 resident memory once every weight has been read (safetensors maps the file, so weights nobody touched
-are not resident right after loading), and the time of building the model alone (random init vs meta). Wall times on a shared machine vary; memory does not.
+are not resident right after loading), and the time of building the model alone (random init vs meta).
+Wall times on a shared machine vary with the other processes' load; CPU time and memory much less.
 """
 
 from __future__ import annotations

@@ -301,11 +301,11 @@ def load_unix_release(model, path: str | Path) -> dict[str, object]:
         diff = (table.float() - model.latent.pos_table).abs().max().item()
         if diff > 1e-3:
             log.warning("the checkpoint's latent position table differs from ours by up to %.3g", diff)
+    kept = [k for k in initialised if k.startswith("repa_projector.")]
     log.info("UniX release: %d tensors loaded, %d kept at init (REPA projector), %d unused (fixed tables, pooling "
-             "head, Janus-style copies, stored REPA projector): %s", len(mapped),
-             len([k for k in initialised if k.startswith("repa_projector.")]), len(ignored), _preview(sorted(ignored), 6))
-    return {"source": str(path), "loaded": len(mapped), "unused": ignored,
-            "kept_initial": [k for k in initialised if k.startswith("repa_projector.")]}
+             "head, Janus-style copies, stored REPA projector): %s", len(mapped), len(kept), len(ignored),
+             _preview(sorted(ignored), 6))
+    return {"source": str(path), "loaded": len(mapped), "unused": ignored, "kept_initial": kept}
 
 
 # ---------------------------------------------------------------------------- VAE
