@@ -4,7 +4,10 @@ transformers/diffusers as oracles where they implement the same thing."""
 from __future__ import annotations
 
 import json
+import pickle
 import re
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -14,6 +17,9 @@ from safetensors.torch import save_file
 from unix.model import UniX, UniXConfig
 from unix.model import checkpoints as ckpt
 from unix.model.checkpoints import CheckpointError
+
+sys.path.insert(0, str(Path(__file__).parent))
+from lightning_checkpoint import load_with_modules_present, save_lightning_checkpoint  # noqa: E402
 
 
 def _text_logits(model: UniX, ids: torch.Tensor) -> torch.Tensor:
@@ -85,11 +91,42 @@ def _timm_siglip(vision_state: dict) -> dict:
             name = {"layer_norm1": "norm1", "layer_norm2": "norm2", "self_attn.out_proj": "attn.proj",
                     "mlp.fc1": "mlp.fc1", "mlp.fc2": "mlp.fc2"}[part]
             out[f"blocks.{i}.{name}.{kind}"] = v
-    out["attn_pool.latent"] = torch.zeros(1, 1, 4)  # the pooling head Janus does not use
+    width = vision_state["post_layernorm.weight"].shape[0]
+    # the timm MAP pooling head Janus's checkpoint carries and never uses
+    out.update({"attn_pool.latent": torch.zeros(1, 1, width), "attn_pool.q.weight": torch.zeros(width, width),
+                "attn_pool.q.bias": torch.zeros(width), "attn_pool.kv.weight": torch.zeros(2 * width, width),
+                "attn_pool.kv.bias": torch.zeros(2 * width), "attn_pool.proj.weight": torch.zeros(width, width),
+                "attn_pool.proj.bias": torch.zeros(width), "attn_pool.norm.weight": torch.ones(width),
+                "attn_pool.norm.bias": torch.zeros(width), "attn_pool.mlp.fc1.weight": torch.zeros(4 * width, width),
+                "attn_pool.mlp.fc1.bias": torch.zeros(4 * width), "attn_pool.mlp.fc2.weight": torch.zeros(width, 4 * width),
+                "attn_pool.mlp.fc2.bias": torch.zeros(width)})
     return out
 
 
-def _write_janus(tmp_path, qk_norm_model=False):
+# Janus-Pro's own image-generation modules (VQ tokenizer, generation aligner/head/embedding), in its names.
+JANUS_GEN = {"gen_vision_model.quantize.embedding.weight": (16, 8), "gen_vision_model.encoder.conv_in.weight": (4, 3, 3, 3),
+             "gen_vision_model.decoder.conv_out.bias": (3,), "gen_vision_model.quant_conv.weight": (8, 4, 1, 1),
+             "gen_aligner.layers.0.weight": (128, 8), "gen_aligner.layers.2.weight": (128, 128),
+             "gen_head.output_mlp_projector.weight": (128, 128), "gen_head.vision_head.weight": (16, 128),
+             "gen_embed.weight": (16, 8)}
+
+
+def _janus_config(hidden: int = 128, layers: int = 3) -> dict:
+    """config.json of deepseek-ai/Janus-Pro-1B, with the tiny sizes."""
+    return {"model_type": "multi_modality", "torch_dtype": "bfloat16",
+            "language_config": {"hidden_size": hidden, "intermediate_size": 352, "max_position_embeddings": 16384,
+                                "model_type": "llama", "num_attention_heads": 4, "num_hidden_layers": layers,
+                                "num_key_value_heads": 4, "torch_dtype": "bfloat16", "vocab_size": 1024},
+            "vision_config": {"cls": "CLIPVisionTower", "model_type": "vision",
+                              "params": {"image_size": 384, "model_name": "siglip_large_patch16_384",
+                                         "select_feature": "same", "select_layer": -1}},
+            "aligner_config": {"cls": "MlpProjector", "model_type": "aligner",
+                               "params": {"depth": 2, "input_dim": 64, "n_embed": hidden,
+                                          "projector_type": "mlp_gelu"}}}
+
+
+def _write_janus(tmp_path, dtype=torch.float32):
+    """A Janus-Pro-1B directory as published: config.json + one pytorch_model.bin (torch.save, zip format)."""
     import transformers as tf
 
     torch.manual_seed(2)
@@ -101,12 +138,13 @@ def _write_janus(tmp_path, qk_norm_model=False):
     state = {f"language_model.{k}": v for k, v in llama.state_dict().items()}
     state.update({f"vision_model.vision_tower.{k}": v for k, v in _timm_siglip(vision).items()})
     state.update({"aligner.layers.0.weight": torch.randn(128, 64), "aligner.layers.0.bias": torch.randn(128),
-                  "aligner.layers.2.weight": torch.randn(128, 128), "aligner.layers.2.bias": torch.randn(128),
-                  "gen_head.output_mlp_projector.weight": torch.randn(3, 3), "gen_vision_model.quantize.embedding.weight": torch.randn(4, 2)})
+                  "aligner.layers.2.weight": torch.randn(128, 128), "aligner.layers.2.bias": torch.randn(128)})
+    state.update({k: torch.randn(shape) for k, shape in JANUS_GEN.items()})
+    state = {k: v.to(dtype).contiguous() for k, v in state.items()}
     d = tmp_path / "janus"
     d.mkdir()
-    save_file({k: v.contiguous() for k, v in state.items()}, str(d / "model.safetensors"))
-    (d / "config.json").write_text(json.dumps({"language_config": {"hidden_size": 128, "num_hidden_layers": 3}}))
+    torch.save(state, d / "pytorch_model.bin")
+    (d / "config.json").write_text(json.dumps(_janus_config()))
     return d, llama, vision, state
 
 
@@ -119,8 +157,8 @@ def test_janus_pro_loads_every_key(tmp_path):
         torch.testing.assert_close(_text_logits(model, ids), llama(ids).logits, atol=2e-5, rtol=1e-4)
         for k, v in vision.items():
             torch.testing.assert_close(model.vision.state_dict()[k], v)
-    assert sorted(report["unused"]) == ["gen_head.output_mlp_projector.weight", "gen_vision_model.quantize.embedding.weight",
-                                        "vision_model.vision_tower.attn_pool.latent"]
+    pool = [k for k in state if ".attn_pool." in k]
+    assert len(pool) == 13 and sorted(report["unused"]) == sorted([*JANUS_GEN, *pool])
     assert len(report["initialised_new"]) == 3 * 3  # q/k/v biases of 3 layers
     assert torch.equal(model.connector.fc2.weight, state["aligner.layers.2.weight"])
     # the generation branch starts as a copy of the understanding branch
@@ -129,18 +167,44 @@ def test_janus_pro_loads_every_key(tmp_path):
     assert len(report["initialised_new"]) == 5 * 3
 
 
-def test_janus_pro_errors_name_the_keys(tmp_path):
-    from safetensors.torch import load_file
+def test_janus_pro_bf16_bin_is_read_memory_mapped(tmp_path, monkeypatch):
+    d, llama, vision, state = _write_janus(tmp_path, dtype=torch.bfloat16)
+    calls = []
+    real_load = torch.load
+    monkeypatch.setattr(torch, "load", lambda *a, **kw: calls.append(kw) or real_load(*a, **kw))
+    model = _tiny(qk_norm=False)
+    ckpt.load_janus_pro(model, d)
+    assert calls == [dict(map_location="cpu", weights_only=True, mmap=True)]
+    assert model.lm_head.weight.dtype == torch.float32  # copied into the model's own dtype
+    assert torch.equal(model.lm_head.weight, state["language_model.lm_head.weight"].float())
+    assert torch.equal(model.vision.state_dict()["encoder.layers.1.self_attn.k_proj.weight"],
+                       vision["encoder.layers.1.self_attn.k_proj.weight"].bfloat16().float())
+    # a converted safetensors copy next to the .bin is preferred and gives the same weights
+    save_file(state, str(d / "model.safetensors"))
+    calls.clear()
+    other = _tiny(qk_norm=False)
+    ckpt.load_janus_pro(other, d)
+    assert calls == [] and torch.equal(other.lm_head.weight, model.lm_head.weight)
 
+
+def test_janus_pro_missing_files_name_the_config_key(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(CheckpointError, match=r"no weights at .*pytorch_model\.bin.*weights\.janus_pro"):
+        ckpt.load_janus_pro(_tiny(), tmp_path / "empty")
+    with pytest.raises(CheckpointError, match=r"does not exist; set weights\.janus_pro"):
+        ckpt.load_janus_pro(_tiny(), tmp_path / "absent")
+
+
+def test_janus_pro_errors_name_the_keys(tmp_path):
     d, *_ = _write_janus(tmp_path)
-    state = load_file(str(d / "model.safetensors"))
+    state = torch.load(d / "pytorch_model.bin", weights_only=True)
     del state["aligner.layers.2.weight"]
     state["language_model.model.layers.0.self_attn.extra.weight"] = torch.zeros(2)
-    save_file(state, str(d / "model.safetensors"))
+    torch.save(state, d / "pytorch_model.bin")
     with pytest.raises(CheckpointError, match=r"language_model\.model\.layers\.0\.self_attn\.extra\.weight"):
         ckpt.load_janus_pro(_tiny(), d)
     del state["language_model.model.layers.0.self_attn.extra.weight"]
-    save_file(state, str(d / "model.safetensors"))
+    torch.save(state, d / "pytorch_model.bin")
     with pytest.raises(CheckpointError, match=r"missing keys \(1\): connector\.fc2\.weight"):
         ckpt.load_janus_pro(_tiny(), d)
     (d / "config.json").write_text(json.dumps({"language_config": {"hidden_size": 2048}}))
@@ -185,6 +249,22 @@ def _release_state(model: UniX) -> dict:
     return out
 
 
+def _release_extras(model: UniX) -> dict:
+    """Tensors a UniX release holds besides the model's own (names from the reference code): the REPA
+    projector built inside the language model during training, the Janus-style SigLIP/aligner copies its
+    loader reads, Janus's image-generation modules and the ViT position table."""
+    h, z = model.config.hidden_size, model.config.repa_encoder["hidden_size"]
+    out = {f"language_model.model.repa_loss_fn.projectors.0.mlp.{i}.{kind}": torch.randn(shape if kind == "weight" else shape[:1])
+           for i, shape in ((0, (h, h)), (2, (h, h)), (4, (z, h))) for kind in ("weight", "bias")}
+    vision = {k.removeprefix("vision."): v + 1 for k, v in model.state_dict().items() if k.startswith("vision.")}
+    out.update({f"vision_model.vision_tower.{k}": v for k, v in _timm_siglip(vision).items()})
+    out.update({f"aligner.{k.replace('fc1', 'layers.0').replace('fc2', 'layers.2')}": v + 1
+                for k, v in model.connector.state_dict().items()})
+    out.update({k: torch.randn(shape) for k, shape in JANUS_GEN.items()})
+    out["vit_pos_embed.pos_embed"] = torch.zeros(model.config.vision_tokens, h)
+    return out
+
+
 def test_unix_release_loads_every_key(tmp_path):
     src = _tiny()
     with torch.no_grad():
@@ -192,10 +272,16 @@ def test_unix_release_loads_every_key(tmp_path):
             p.add_(0.01 * torch.randn_like(p))
     d = tmp_path / "unix"
     d.mkdir()
-    save_file({k: v.contiguous() for k, v in _release_state(src).items()}, str(d / "model.safetensors"))
+    extras = _release_extras(src)
+    save_file({k: v.contiguous() for k, v in {**_release_state(src), **extras}.items()}, str(d / "model.safetensors"))
+    (d / "config.json").write_text(json.dumps(_janus_config()))
     dst = _tiny()
     report = ckpt.load_unix_release(dst, d)
     assert "latent_pos_embed.pos_embed" not in report["unused"]
+    pool = [k for k in _release_state(src) if k.startswith("vit_model.vision_tower.attn_pool.")]
+    assert len(pool) == 13  # UniX's timm SigLIP keeps Janus's (unused) pooling head
+    assert sorted(report["unused"]) == sorted([*pool, *extras])
+    assert len(report["kept_initial"]) == 6  # our REPA projector is not taken from the file
     for k, v in src.state_dict().items():
         if not k.startswith(("repa_projector.", "vae.", "repa_encoder.")):
             assert torch.equal(dst.state_dict()[k], v), k
@@ -204,6 +290,25 @@ def test_unix_release_loads_every_key(tmp_path):
     save_file({k: v.contiguous() for k, v in state.items()}, str(d / "model.safetensors"))
     with pytest.raises(CheckpointError, match="mlp_moe_gen.extra_proj.weight"):
         ckpt.load_unix_release(_tiny(), d)
+    (d / "config.json").write_text(json.dumps(_janus_config(layers=24)))
+    with pytest.raises(CheckpointError, match=r"weights\.unix.*num_hidden_layers=24"):
+        ckpt.load_unix_release(_tiny(), d)
+
+
+def test_unix_release_without_own_vit_uses_the_janus_style_copies(tmp_path):
+    src = _tiny()
+    state = {k: v for k, v in _release_state(src).items() if not k.startswith(("vit_model.", "connector."))}
+    extras = _release_extras(src)
+    state.update({k: v for k, v in extras.items() if k.startswith(("vision_model.", "aligner."))})
+    d = tmp_path / "unix"
+    d.mkdir()
+    save_file({k: v.contiguous() for k, v in state.items()}, str(d / "model.safetensors"))
+    dst = _tiny()
+    report = ckpt.load_unix_release(dst, d)
+    assert not any(k.startswith(("vision_model.vision_tower.blocks", "aligner.")) for k in report["unused"])
+    assert torch.equal(dst.connector.fc1.weight, extras["aligner.layers.0.weight"])
+    assert torch.equal(dst.vision.embeddings.patch_embedding.weight,
+                       extras["vision_model.vision_tower.patch_embed.proj.weight"])
 
 
 def test_unix_release_position_table_is_loaded_and_saved(tmp_path):
@@ -248,32 +353,45 @@ def _ldm_state(vae_state: dict, levels: int) -> dict:
         if re.search(r"attn(_1|\.\d+)\.(q|k|v|proj_out)\.weight", new):
             v = v[:, :, None, None]  # LDM stores them as 1x1 convolutions
         out[new] = v
-    out["loss.discriminator.main.0.weight"] = torch.zeros(1)  # the VAE's training loss, not a VAE weight
+    # the VAE's training loss (LPIPS with a patch discriminator), not VAE weights
+    out.update({"loss.logvar": torch.zeros(()), "loss.perceptual_loss.net.slice1.0.weight": torch.zeros(64, 3, 3, 3),
+                "loss.perceptual_loss.lin0.model.1.weight": torch.zeros(1, 64, 1, 1),
+                "loss.discriminator.main.0.weight": torch.zeros(64, 3, 4, 4)})
     return out
 
 
-def _write_ldm(tmp_path, attn_resolutions):
+def _compvis_config(attn_resolutions) -> dict:
+    """CompVis latent-diffusion models/first_stage_models/kl-f16/config.yaml, with tiny widths."""
     dd = dict(double_z=True, z_channels=16, resolution=64, in_channels=3, out_ch=3, ch=32, ch_mult=[1, 1, 2, 2, 2],
               num_res_blocks=1, attn_resolutions=attn_resolutions, dropout=0.0)
-    d = tmp_path / "vae"
-    d.mkdir()
-    (d / "config.yaml").write_text(yaml.safe_dump({"model": {"params": {"embed_dim": 16, "ddconfig": dd}}}))
+    loss = {"target": "ldm.modules.losses.LPIPSWithDiscriminator",
+            "params": {"disc_start": 50001, "kl_weight": 1.0e-06, "disc_weight": 0.5}}
+    return {"model": {"base_learning_rate": 4.5e-06, "target": "ldm.models.autoencoder.AutoencoderKL",
+                      "params": {"monitor": "val/rec_loss", "embed_dim": 16, "lossconfig": loss, "ddconfig": dd}},
+            "data": {"target": "main.DataModuleFromConfig", "params": {"batch_size": 6, "wrap": True}}}
+
+
+def _write_ldm(tmp_path, attn_resolutions, ckpt_name="kl-f16.ckpt", config_name="config.yaml"):
+    """A latent-diffusion VAE directory: a Lightning checkpoint (see lightning_checkpoint) and its config."""
     from diffusers import AutoencoderKL
 
-    kwargs = ckpt.ldm_vae_config(d / "config.yaml")
+    d = tmp_path / "vae"
+    d.mkdir()
+    (d / config_name).write_text(yaml.safe_dump(_compvis_config(attn_resolutions)))
+    kwargs = ckpt.ldm_vae_config(d / config_name)
     torch.manual_seed(3)
     ref = AutoencoderKL(**{k: tuple(v) if isinstance(v, list) else v for k, v in kwargs.items()})
-    torch.save({"state_dict": _ldm_state(ref.state_dict(), 5)}, d / "kl-f16.ckpt")
-    return d, ref, kwargs
+    state = _ldm_state(ref.state_dict(), 5)
+    save_lightning_checkpoint(d / ckpt_name, state, tmp_path / "marker")
+    return d, ref, kwargs, state
 
 
 def test_kl_f16_ldm_checkpoint_matches_diffusers_converter(tmp_path):
     from diffusers.loaders.single_file_utils import convert_ldm_vae_checkpoint
 
-    d, ref, kwargs = _write_ldm(tmp_path, attn_resolutions=[])
+    d, ref, kwargs, raw = _write_ldm(tmp_path, attn_resolutions=[])
     vae, loaded_kwargs = ckpt.load_vae(d)
     assert loaded_kwargs == kwargs and 2 ** (len(kwargs["block_out_channels"]) - 1) == 16
-    raw = torch.load(d / "kl-f16.ckpt", weights_only=True)["state_dict"]
     oracle = convert_ldm_vae_checkpoint(raw, dict(kwargs))
     for k, v in vae.state_dict().items():
         assert torch.equal(v, ref.state_dict()[k]), k
@@ -284,23 +402,63 @@ def test_kl_f16_ldm_checkpoint_matches_diffusers_converter(tmp_path):
 
 def test_kl_f16_with_attention_levels(tmp_path):
     # the official kl-f16 has attn_resolutions [16] at resolution 256: attention at the 16x16 level
-    d, ref, kwargs = _write_ldm(tmp_path, attn_resolutions=[4])
+    d, ref, kwargs, _ = _write_ldm(tmp_path, attn_resolutions=[4])
     assert kwargs["down_block_types"][-1] == "AttnDownEncoderBlock2D" and kwargs["up_block_types"][0] == "AttnUpDecoderBlock2D"
     vae, _ = ckpt.load_vae(d)
     for k, v in vae.state_dict().items():
         assert torch.equal(v, ref.state_dict()[k]), k
 
 
+def test_lightning_checkpoint_loads_without_lightning_and_runs_no_pickled_code(tmp_path):
+    d, ref, _, _ = _write_ldm(tmp_path, attn_resolutions=[])
+    marker = tmp_path / "marker"
+    assert not any(m in sys.modules for m in ("pytorch_lightning", "omegaconf"))
+    with pytest.raises(pickle.UnpicklingError, match="pytorch_lightning"):  # what the plain weights-only load says
+        torch.load(d / "kl-f16.ckpt", weights_only=True)
+    vae, _ = ckpt.load_vae(d)
+    assert not marker.exists() and not any(m in sys.modules for m in ("pytorch_lightning", "omegaconf"))
+    assert torch.equal(vae.decoder.conv_out.weight, ref.decoder.conv_out.weight)
+    # control: the same file does run the pickled code under a full unpickling with the classes importable
+    full = load_with_modules_present(d / "kl-f16.ckpt", marker)
+    assert marker.exists() and full["pytorch-lightning_version"] == "1.4.2"
+
+
+def test_legacy_torch_files(tmp_path):
+    """A pre-zip torch file: plain weights load (without mmap); a Lightning one is refused with the fix."""
+    from unix.model.weight_files import load_lightning_checkpoint, read_tensor_file
+
+    torch.save({"w": torch.ones(2)}, tmp_path / "pytorch_model.bin", _use_new_zipfile_serialization=False)
+    assert torch.equal(read_tensor_file(tmp_path / "pytorch_model.bin")["w"], torch.ones(2))
+    with pytest.raises(CheckpointError, match="legacy .*re-save it"):
+        load_lightning_checkpoint(tmp_path / "pytorch_model.bin")
+
+
+def test_vae_under_unix_doc_names_and_as_a_file(tmp_path):
+    d, ref, _, _ = _write_ldm(tmp_path, attn_resolutions=[], ckpt_name="kl-f16d16.ckpt", config_name="kl-f16d16.yaml")
+    for where in (d, d / "kl-f16d16.ckpt"):
+        vae, _ = ckpt.load_vae(where)
+        assert torch.equal(vae.encoder.conv_in.weight, ref.encoder.conv_in.weight)
+
+
 def test_vae_errors(tmp_path):
-    d, _, _ = _write_ldm(tmp_path, attn_resolutions=[])
-    raw = torch.load(d / "kl-f16.ckpt", weights_only=True)
-    raw["state_dict"]["encoder.down.0.block.0.extra.weight"] = torch.zeros(1)
-    torch.save(raw, d / "kl-f16.ckpt")
+    d, _, _, state = _write_ldm(tmp_path, attn_resolutions=[])
+    state["encoder.down.0.block.0.extra.weight"] = torch.zeros(1)
+    (d / "kl-f16.ckpt").unlink()
+    save_lightning_checkpoint(d / "kl-f16.ckpt", state, tmp_path / "marker")
     with pytest.raises(CheckpointError, match=r"encoder\.down\.0\.block\.0\.extra\.weight"):
         ckpt.load_vae(d)
     (d / "config.yaml").unlink()
-    with pytest.raises(CheckpointError, match="config.yaml is missing"):
+    with pytest.raises(CheckpointError, match=r"weights\.vae: .*kl-f16\.ckpt needs its config beside it, as one of "
+                                              r"config\.yaml, kl-f16\.yaml, kl-f16d16\.yaml"):
         ckpt.load_vae(d)
+    (d / "second.ckpt").write_bytes(b"")
+    with pytest.raises(CheckpointError, match=r"weights\.vae = .* holds several checkpoints"):
+        ckpt.load_vae(d)
+    with pytest.raises(CheckpointError, match=r"weights\.vae = .*absent does not exist"):
+        ckpt.load_vae(tmp_path / "absent")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(CheckpointError, match=r"weights\.vae = .*empty: no VAE there"):
+        ckpt.load_vae(tmp_path / "empty")
 
 
 def test_initial_model_uses_configured_vae_and_raddino(tmp_path):
@@ -320,3 +478,30 @@ def test_initial_model_uses_configured_vae_and_raddino(tmp_path):
     ids = torch.tensor([[0, 7, 8, 1]])
     out = model.train().generation_loss(torch.zeros(1, 3, 64, 64), ids, torch.ones_like(ids))
     assert torch.isfinite(out["loss"])
+
+
+# ---------------------------------------------------------------------------- our format
+def test_from_pretrained_assigns_into_a_model_built_on_meta(tmp_path, monkeypatch):
+    src = _tiny()
+    src.save_pretrained(tmp_path / "m")
+    devices = []
+    real_init = UniX.__init__
+
+    def spy(self, config):
+        real_init(self, config)
+        devices.append({p.device.type for p in self.parameters()})
+
+    monkeypatch.setattr(UniX, "__init__", spy)
+    loaded = UniX.from_pretrained(tmp_path / "m")
+    assert devices == [{"meta"}]  # no random model was allocated or initialised
+    for k, v in src.state_dict().items():
+        assert torch.equal(loaded.state_dict()[k], v), k
+    # non-persistent buffers (RoPE, position ids, latent table) are computed at construction, not loaded
+    for (name, a), (_, b) in zip(src.named_buffers(), loaded.named_buffers()):
+        assert b.device.type == "cpu" and torch.equal(a, b), name
+    assert [p.requires_grad for p in loaded.parameters()] == [p.requires_grad for p in src.parameters()]
+    assert not any(p.requires_grad for p in loaded.vae.parameters())
+    # the saved dtype is kept: a bf16 model directory loads as bf16 without an fp32 copy
+    src.to(torch.bfloat16).save_pretrained(tmp_path / "bf16")
+    half = UniX.from_pretrained(tmp_path / "bf16")
+    assert {p.dtype for p in half.parameters()} == {torch.bfloat16}

@@ -5,11 +5,15 @@ Our format (`save_pretrained` / `from_pretrained`): a directory with `config.jso
 self-contained for inference and training).
 
 External formats (local paths only; nothing is downloaded):
-- Janus-Pro-1B (`model.safetensors` or sharded `*.safetensors` of deepseek-ai/Janus-Pro-1B): language
+- Janus-Pro-1B as published (deepseek-ai/Janus-Pro-1B: `config.json` + one bf16 `pytorch_model.bin`, read
+  memory-mapped with the weights-only unpickler; `*.safetensors` conversions are accepted too): language
   model, timm SigLIP and aligner, remapped into our modules; the QKV biases and QK norms Janus lacks
   keep their initial values and are reported; Janus's own image-generation parts are reported as unused.
-- KL-f16 VAE: latent-diffusion `*.ckpt` (+ `config.yaml` beside it), or a diffusers AutoencoderKL dir.
-- The released UniX `model.safetensors` (BAGEL-style names with `*_moe_gen` twins).
+- KL-f16 VAE: a latent-diffusion / PyTorch Lightning `*.ckpt` (read without Lightning and without running
+  pickled code, see `weight_files`) with its `config.yaml` (or `<name>.yaml`, e.g. `kl-f16d16.yaml`) beside
+  it, or a diffusers AutoencoderKL dir.
+- The released UniX `model.safetensors` (BAGEL-style names with `*_moe_gen` twins); Janus-style copies and
+  the REPA projector it may also hold are reported as unused.
 Every checkpoint key must map to one of ours and every one of ours must be provided (or be on the
 documented list of new parameters); otherwise a `CheckpointError` names the keys.
 """
@@ -25,15 +29,13 @@ from typing import Callable
 import torch
 
 from unix.model.config import UniXConfig
+from unix.model.weight_files import (CheckpointError, load_lightning_checkpoint, meta_parameters, params_on_meta,
+                                     read_tensor_files, weight_files)
 
 log = logging.getLogger(__name__)
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
-
-
-class CheckpointError(ValueError):
-    """A checkpoint does not match the model: missing, unexpected or mis-shaped keys."""
 
 
 # ---------------------------------------------------------------------------- our format
@@ -48,6 +50,12 @@ def save_pretrained(model, directory: str | Path) -> None:
 
 
 def from_pretrained(directory: str | Path, map_location: str | torch.device = "cpu"):
+    """The model of a directory written by `save_pretrained`, its parameters in the dtypes saved.
+
+    The model is built with its parameters on the meta device and the file's tensors are assigned into
+    it, so no random model is allocated and initialised first (peak memory is about one copy of the
+    weights; see benchmarks/bench_load.py).
+    """
     from safetensors.torch import load_file
 
     from unix.model.unix import UniX
@@ -58,21 +66,27 @@ def from_pretrained(directory: str | Path, map_location: str | torch.device = "c
             raise CheckpointError(f"{directory / name} does not exist; a model directory holds {CONFIG_NAME} and "
                                   f"{WEIGHTS_NAME} as written by UniX.save_pretrained")
     config = UniXConfig.load(directory / CONFIG_NAME)
-    model = UniX(config)
+    with params_on_meta():
+        model = UniX(config)
     state = load_file(str(directory / WEIGHTS_NAME), device=str(map_location))
     # Checkpoints written before the latent position table was saved recompute it (same values).
-    load_strict(model, state, source=str(directory / WEIGHTS_NAME), allowed_missing=lambda k: k == "latent.pos_table")
+    load_strict(model, state, source=str(directory / WEIGHTS_NAME), assign=True,
+                allowed_missing=lambda k: k == "latent.pos_table")
+    left = meta_parameters(model)
+    if left:  # load_strict has checked the keys, so this is a bug, not a user error
+        raise AssertionError(f"parameters left on the meta device after loading: {left[:5]}")
     return model.to(map_location)
 
 
 def load_strict(module: torch.nn.Module, state: dict[str, torch.Tensor], source: str,
                 allowed_missing: Callable[[str], bool] = lambda k: False,
-                origin: dict[str, str] | None = None) -> list[str]:
+                origin: dict[str, str] | None = None, assign: bool = False) -> list[str]:
     """Load `state` into `module`; raise CheckpointError naming missing/unexpected/mis-shaped keys.
 
     Keys for which `allowed_missing(key)` is true may be absent (they keep their initial values) and
     are returned so the caller can report them. `origin` maps our key names back to the checkpoint's,
-    so that an unexpected key is reported under the name the user can find in the file.
+    so that an unexpected key is reported under the name the user can find in the file. `assign` puts
+    the tensors themselves into the module (for a module built with `params_on_meta`).
     """
     own = module.state_dict()
     origin = origin or {}
@@ -92,7 +106,7 @@ def load_strict(module: torch.nn.Module, state: dict[str, torch.Tensor], source:
     if problems:
         raise CheckpointError(f"{source} does not match the model: " + "; ".join(problems)
                               + ". Check that the checkpoint and the model config (size) belong together.")
-    module.load_state_dict(state, strict=False)
+    module.load_state_dict(state, strict=False, assign=assign)
     return tolerated
 
 
@@ -100,18 +114,9 @@ def _preview(keys: list[str], n: int = 12) -> str:
     return ", ".join(keys[:n]) + (f", ... (+{len(keys) - n} more)" if len(keys) > n else "")
 
 
-def read_safetensors_dir(path: str | Path) -> dict[str, torch.Tensor]:
-    """All tensors of a `.safetensors` file, or of every `*.safetensors` file in a directory."""
-    from safetensors.torch import load_file
-
-    path = Path(path)
-    files = [path] if path.is_file() else sorted(path.glob("*.safetensors"))
-    if not files:
-        raise CheckpointError(f"no .safetensors file at {path}; point the config key at the checkpoint directory")
-    state: dict[str, torch.Tensor] = {}
-    for f in files:
-        state.update(load_file(str(f)))
-    return state
+def read_weights(path: str | Path, config_key: str) -> dict[str, torch.Tensor]:
+    """All tensors of a checkpoint file or directory (`*.safetensors`, else `pytorch_model*.bin`)."""
+    return read_tensor_files(weight_files(Path(path), config_key))
 
 
 # ---------------------------------------------------------------------------- key maps
@@ -209,11 +214,12 @@ def _new_in_janus(key: str) -> bool:
 
 
 JANUS_UNUSED = [r"gen_vision_model\.", r"gen_aligner\.", r"gen_head\.", r"gen_embed\.",
-                r"vision_model\.vision_tower\.attn_pool\.", r"language_model\.model\.rotary_emb\."]
+                r"vision_model\.vision_tower\.attn_pool\.", r"language_model\.model\.rotary_emb\.",
+                r"language_model\.model\.layers\.\d+\.self_attn\.rotary_emb\.inv_freq$"]
 
 
-def check_janus_config(path: Path, config: UniXConfig) -> None:
-    """The Janus config.json's language and vision sizes must match `config` (error names the field)."""
+def check_janus_config(path: Path, config: UniXConfig, config_key: str = "weights.janus_pro") -> None:
+    """The Janus-style config.json's language sizes must match `config` (error names the field)."""
     cfg_path = path / "config.json" if path.is_dir() else path.parent / "config.json"
     if not cfg_path.exists():
         return
@@ -223,8 +229,8 @@ def check_janus_config(path: Path, config: UniXConfig) -> None:
              "vocab_size": config.vocab_size}
     bad = [f"{k}={lang[k]} (model: {v})" for k, v in pairs.items() if k in lang and lang[k] != v]
     if bad:
-        raise CheckpointError(f"{cfg_path}: language_config does not match the model config: {', '.join(bad)}; "
-                              "use model size unix-1.5b with Janus-Pro-1B")
+        raise CheckpointError(f"{cfg_path} ({config_key}): language_config does not match the model config: "
+                              f"{', '.join(bad)}; use model size unix-1.5b with Janus-Pro-1B and UniX weights")
 
 
 def load_janus_pro(model, path: str | Path) -> dict[str, object]:
@@ -236,7 +242,7 @@ def load_janus_pro(model, path: str | Path) -> dict[str, object]:
     """
     path = Path(path)
     check_janus_config(path, model.config)
-    state = read_safetensors_dir(path)
+    state = read_weights(path, "weights.janus_pro")
     tp = "vision_model.vision_tower."
     rules = _lm_rules("language_model.", with_gen=False) + _siglip_timm_rules(tp) + _connector_rules("aligner.")
     mapped, ignored, unexpected = _apply_rules(state, rules, JANUS_UNUSED, timm_prefix=tp)
@@ -250,7 +256,8 @@ def load_janus_pro(model, path: str | Path) -> dict[str, object]:
                     proj.bias.zero_()  # a zero bias keeps Janus's projections unchanged
     model.init_generation_from_understanding()
     log.info("Janus-Pro: %d tensors loaded, %d new parameters initialised (QKV biases = 0, QK norms = 1), "
-             "%d checkpoint tensors unused (image-generation modules, pooling head)", len(mapped), len(new), len(ignored))
+             "%d checkpoint tensors unused (image-generation modules, pooling head): %s",
+             len(mapped), len(new), len(ignored), _preview(sorted(ignored), 6))
     return {"source": str(path), "loaded": len(mapped), "initialised_new": new, "unused": ignored}
 
 
@@ -258,23 +265,39 @@ UNIX_UNUSED = [r"vit_pos_embed\.pos_embed$", r"(vit_model|vision_model)\.vision_
                r"language_model\.model\.rotary_emb\."]
 
 
+# Other tensors a UniX release may hold besides the model's: the REPA projector of training (built lazily
+# inside the language model, `repa_loss_fn.projectors.<i>.mlp.*`), Janus-Pro's image-generation modules
+# and the Janus-style copies the reference loader reads its SigLIP and aligner from (`vision_model.*`,
+# `aligner.*`; the model itself uses `vit_model.*` and `connector.*` when present), old RoPE buffers.
+UNIX_EXTRA_UNUSED = [r"language_model\.model\.repa_loss_fn\.", r"language_model\.model\.repa_encoder_manager\.",
+                     r"repa_projector\.", r"gen_vision_model\.", r"gen_aligner\.", r"gen_head\.", r"gen_embed\.",
+                     r"language_model\.model\.layers\.\d+\.self_attn\.rotary_emb\.inv_freq$"]
+
+
 def load_unix_release(model, path: str | Path) -> dict[str, object]:
     """The released UniX `model.safetensors` (BAGEL-style names, `*_moe_gen` twins) -> every branch.
 
     The key names follow the reference code (language_model.*, vit_model.vision_tower.* in timm naming,
-    connector.layers.0/2, time_embedder.mlp.0/2, vae2llm, llm2vae); the REPA projector is training-only
-    and keeps its initial values. The fixed latent position table `latent_pos_embed.pos_embed` is loaded
-    (it is what the release computes with; its difference from our recomputed table is logged).
+    connector.layers.0/2, time_embedder.mlp.0/2, vae2llm, llm2vae); `vision_model.*`/`aligner.*` are
+    used only when the file has no `vit_model.*`/`connector.*`. The REPA projector is training-only and
+    keeps its initial values (a stored one is reported as unused, like every tolerated extra key). The
+    fixed latent position table `latent_pos_embed.pos_embed` is loaded (it is what the release computes
+    with; its difference from our recomputed table is logged). The Janus-style config.json beside the
+    file must agree with the model size.
     """
     path = Path(path)
-    state = read_safetensors_dir(path / WEIGHTS_NAME if (path / WEIGHTS_NAME).exists() else path)
-    tp = "vit_model.vision_tower." if any(k.startswith("vit_model.") for k in state) else "vision_model.vision_tower."
-    rules = (_lm_rules("language_model.", with_gen=True) + _siglip_timm_rules(tp) + _connector_rules("connector.")
+    check_janus_config(path, model.config, "weights.unix")
+    state = read_weights(path / WEIGHTS_NAME if (path / WEIGHTS_NAME).exists() else path, "weights.unix")
+    own_vit = any(k.startswith("vit_model.") for k in state)
+    tp = "vit_model.vision_tower." if own_vit else "vision_model.vision_tower."
+    connector = "connector." if any(k.startswith("connector.") for k in state) else "aligner."
+    rules = (_lm_rules("language_model.", with_gen=True) + _siglip_timm_rules(tp) + _connector_rules(connector)
              + [(r"time_embedder\.mlp\.(0|2)\.(weight|bias)", r"latent.time_embedder.mlp.\1.\2"),
                 (r"(vae2llm|llm2vae)\.(weight|bias)", r"latent.\1.\2"),
                 (r"latent_pos_embed\.pos_embed", "latent.pos_table")])
     ours = model.latent.pos_table.detach().clone()
-    mapped, ignored, unexpected = _apply_rules(state, rules, UNIX_UNUSED, timm_prefix=tp)
+    copies = ([r"vision_model\."] if own_vit else []) + ([r"aligner\."] if connector == "connector." else [])
+    mapped, ignored, unexpected = _apply_rules(state, rules, UNIX_UNUSED + UNIX_EXTRA_UNUSED + copies, timm_prefix=tp)
     _raise_unexpected(str(path), unexpected, "UniX")
     initialised = load_strict(model, mapped, str(path), allowed_missing=lambda k: k.startswith(
         ("repa_projector.", "vae.", "repa_encoder.")) or k == "latent.pos_table")
@@ -283,10 +306,11 @@ def load_unix_release(model, path: str | Path) -> dict[str, object]:
         (log.info if diff <= 4e-3 else log.warning)(
             "latent position table loaded from the checkpoint; it differs from our recomputed table by up to %.3g "
             "(<= 4e-3 is bf16 rounding)", diff)
-    log.info("UniX release: %d tensors loaded, %d unused (fixed tables, pooling head), %d kept at init (REPA projector)",
-             len(mapped), len(ignored), len([k for k in initialised if k.startswith("repa_projector.")]))
-    return {"source": str(path), "loaded": len(mapped), "unused": ignored,
-            "kept_initial": [k for k in initialised if k.startswith("repa_projector.")]}
+    kept = [k for k in initialised if k.startswith("repa_projector.")]
+    log.info("UniX release: %d tensors loaded, %d kept at init (REPA projector), %d unused (pooling head, "
+             "Janus-style copies, stored REPA projector): %s", len(mapped), len(kept), len(ignored),
+             _preview(sorted(ignored), 6))
+    return {"source": str(path), "loaded": len(mapped), "unused": ignored, "kept_initial": kept}
 
 
 # ---------------------------------------------------------------------------- VAE
@@ -358,17 +382,32 @@ def ldm_vae_config(yaml_path: Path) -> dict[str, object]:
         up_block_types=["AttnUpDecoderBlock2D" if levels - 1 - k in attn else "UpDecoderBlock2D" for k in range(levels)])
 
 
-def _torch_load(path: Path) -> dict:
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # Lightning checkpoints may pickle non-tensor objects
-        log.warning("%s is not loadable with weights_only=True (%s); loading it as a full pickle because it is "
-                    "the locally configured official checkpoint", path, type(error).__name__)
-        return torch.load(path, map_location="cpu", weights_only=False)
+def ldm_checkpoint_files(path: Path) -> tuple[Path, Path]:
+    """(the `.ckpt`, its config) for `weights.vae`: a `.ckpt` file or a directory holding exactly one.
+
+    The config is the sibling `config.yaml` (latent-diffusion's and UniX's code), else `<ckpt name>.yaml`
+    or `kl-f16d16.yaml` (the names in UniX's docs).
+    """
+    ckpts = [path] if path.is_file() else sorted(path.glob("*.ckpt"))
+    if not ckpts:
+        raise CheckpointError(f"weights.vae = {path}: no VAE there; expected a diffusers directory (config.json) or "
+                              "a latent-diffusion *.ckpt with config.yaml (or kl-f16d16.yaml) beside it")
+    if len(ckpts) > 1:
+        raise CheckpointError(f"weights.vae = {path} holds several checkpoints ({', '.join(c.name for c in ckpts)}); "
+                              "point weights.vae at the one to use")
+    ckpt = ckpts[0]
+    names = ["config.yaml", ckpt.stem + ".yaml", "kl-f16d16.yaml"]
+    for name in names:
+        if (ckpt.parent / name).exists():
+            return ckpt, ckpt.parent / name
+    raise CheckpointError(f"weights.vae: the latent-diffusion VAE checkpoint {ckpt} needs its config beside it, as "
+                          f"one of {', '.join(dict.fromkeys(names))} (CompVis latent-diffusion "
+                          "models/first_stage_models/kl-f16/config.yaml)")
 
 
 def load_vae(path: str | Path) -> tuple[torch.nn.Module, dict[str, object]]:
-    """The KL-f16 VAE: a latent-diffusion `*.ckpt` with `config.yaml` beside it, or a diffusers directory.
+    """The KL-f16 VAE (`weights.vae`): a latent-diffusion `*.ckpt` (file, or a directory with one) with its
+    config beside it (`ldm_checkpoint_files`), or a diffusers directory.
 
     Returns the frozen `AutoencoderKL` and its constructor kwargs (to put into UniXConfig.vae).
     """
@@ -382,24 +421,19 @@ def load_vae(path: str | Path) -> tuple[torch.nn.Module, dict[str, object]]:
         kwargs = {k: (list(v) if isinstance(v, (list, tuple)) else v) for k, v in vae.config.items() if k in keys}
         vae.requires_grad_(False)
         return vae, kwargs
-    ckpts = [path] if path.is_file() else sorted(path.glob("*.ckpt"))
-    if not ckpts:
-        raise CheckpointError(f"no VAE at {path}: expected a diffusers directory (config.json) or a latent-diffusion "
-                              "*.ckpt with config.yaml beside it (weights.vae in config.yaml)")
-    ckpt = ckpts[0]
-    yaml_path = ckpt.parent / "config.yaml"
-    if not yaml_path.exists():
-        raise CheckpointError(f"{yaml_path} is missing: the latent-diffusion VAE checkpoint {ckpt.name} needs its "
-                              "config.yaml (from the CompVis latent-diffusion repository, models/first_stage_models/kl-f16)")
+    if not path.exists():
+        raise CheckpointError(f"weights.vae = {path} does not exist; set weights.vae in config.yaml to the VAE "
+                              "directory (kl-f16d16.ckpt + config.yaml, or a diffusers AutoencoderKL directory)")
+    ckpt, yaml_path = ldm_checkpoint_files(path)
     kwargs = ldm_vae_config(yaml_path)
-    raw = _torch_load(ckpt)
-    raw = raw.get("state_dict", raw)
-    state, unexpected, origin = {}, [], {}
+    raw = load_lightning_checkpoint(ckpt)
+    state, unexpected, origin, unused = {}, [], {}, []
     levels = len(kwargs["block_out_channels"])
     for key, value in raw.items():
         key = key.removeprefix("first_stage_model.")
         if key.startswith("loss."):
-            continue  # LPIPS / discriminator of the VAE's own training
+            unused.append(key)  # LPIPS / discriminator of the VAE's own training
+            continue
         try:
             new = ldm_vae_key(key, levels)
         except KeyError:
@@ -415,6 +449,8 @@ def load_vae(path: str | Path) -> tuple[torch.nn.Module, dict[str, object]]:
     vae = AutoencoderKL(**{k: tuple(v) if isinstance(v, list) else v for k, v in kwargs.items()})
     load_strict(vae, state, str(ckpt), origin=origin)
     vae.requires_grad_(False)
+    log.info("VAE %s (config %s): %d tensors loaded, %d unused (the training loss: LPIPS, discriminator)",
+             ckpt, yaml_path.name, len(state), len(unused))
     return vae, kwargs
 
 
