@@ -43,8 +43,8 @@ def key(monkeypatch):
 
 def test_faults_every_report_ends_cleaned_or_failed_and_rerun_sends_nothing(tmp_path, key):
     ids, texts = _reports(24)
-    texts[5] = "FINDINGS: ALWAYS_MALFORMED small left effusion."
-    texts[9] = "FINDINGS: JUDGE_REJECTS small left effusion."
+    texts[5] = "FINAL REPORT\n FINDINGS: ALWAYS_MALFORMED small left effusion."
+    texts[9] = "FINAL REPORT\n FINDINGS: JUDGE_REJECTS small left effusion."
     texts[13] = "FINAL REPORT\n TECHNIQUE: PA and lateral."  # nothing to clean: the server answers wrongly
     faults = ["429", "500", "slow", "drop", "bad_json", "empty", "wrong_format"] * 2
     log_file = tmp_path / "clean.log"
@@ -199,7 +199,7 @@ def test_a_killed_run_loses_only_requests_in_flight(tmp_path, key):
 
 def test_cached_failures_are_resent_only_when_asked(tmp_path, key):
     ids, texts = _reports(3)
-    texts[1] = "FINDINGS: JUDGE_REJECTS small left effusion."
+    texts[1] = "FINAL REPORT\n FINDINGS: JUDGE_REJECTS small left effusion."
     with FakeOpenAIServer() as server:
         options = _options(server.base_url, judge_retries=0)
         first = clean_reports(ids, texts, options, cache_dir=tmp_path, progress=False)
@@ -394,7 +394,7 @@ def test_a_flaky_endpoint_below_the_breaker_finishes(tmp_path, key):
 
 def test_every_attempt_is_recorded_with_status_and_error(tmp_path, key):
     ids, texts = _reports(4)
-    texts[3] = "FINDINGS: JUDGE_REJECTS small left effusion."
+    texts[3] = "FINAL REPORT\n FINDINGS: JUDGE_REJECTS small left effusion."
     # requests_in_flight=1: report 0 gets the 400, report 1 three 500s (retries exhausted), report 2 one
     # wrong-format answer and then a good one; report 3 is rejected by the judge.
     faults = ["400", "500", "500", "500", "wrong_format"]
@@ -420,7 +420,7 @@ def test_every_attempt_is_recorded_with_status_and_error(tmp_path, key):
 
 def test_progress_bar_counts_failures_live(tmp_path, key, capsys):
     ids, texts = _reports(3)
-    texts[0] = texts[1] = "FINDINGS: JUDGE_REJECTS small left effusion."
+    texts[0] = texts[1] = "FINAL REPORT\n FINDINGS: JUDGE_REJECTS small left effusion."
     with FakeOpenAIServer(faults=["500"]) as server:
         clean_reports(ids, texts, _options(server.base_url, judge_retries=0, requests_in_flight=1),
                       cache_dir=tmp_path, progress=True)
@@ -436,7 +436,7 @@ def test_unix_clean_records_the_data_use_decision_and_every_call(tmp_path, key, 
     from unix.cli import main
 
     ids, texts = _reports(3)
-    texts[2] = "FINDINGS: ALWAYS_MALFORMED small left effusion."
+    texts[2] = "FINAL REPORT\n FINDINGS: ALWAYS_MALFORMED small left effusion."
     src = tmp_path / "in.parquet"
     pd.DataFrame({"report_id": ids, "text": texts}).to_parquet(src)
     out = tmp_path / "out.parquet"
