@@ -77,7 +77,7 @@ def generated_features(model: str) -> str:
 
 
 def metrics(kind: str, model: str) -> str:
-    """results/evaluation/<kind>/<model>.json (kind: understanding | generation | per_pathology)."""
+    """results/evaluation/<kind>/<model>.json (kind: understanding | generation | per_pathology | radgraph | alignment)."""
     return str(EVALUATION / kind / f"{model}.json")
 
 
