@@ -45,13 +45,18 @@ def _archive(weights: str) -> Path | None:
 
 def archive_bert(archive: Path) -> str:
     """The BERT model name (Hugging Face id or directory) that the archive's config.json names."""
-    with tarfile.open(archive, "r:gz") as tar:
-        member = next((m for m in tar.getmembers() if m.name.lstrip("./") == "config.json"), None)
-        if member is None:
-            raise ValueError(f"{archive} (config weights.radgraph) has no config.json at its top level; "
-                             "use RRG_scorers' radgraph.tar.gz")
-        config = json.load(tar.extractfile(member))
-    return config["model"]["embedder"]["token_embedders"]["bert"]["model_name"]
+    try:
+        with tarfile.open(archive, "r:gz") as tar:
+            member = next((m for m in tar.getmembers() if m.name.removeprefix("./") == "config.json"), None)
+            config = json.load(tar.extractfile(member)) if member is not None else None
+    except (tarfile.TarError, OSError) as err:
+        raise ValueError(f"{archive} (config weights.radgraph) is not a readable .tar.gz ({err}); "
+                         "use RRG_scorers' radgraph.tar.gz") from err
+    try:
+        return config["model"]["embedder"]["token_embedders"]["bert"]["model_name"]
+    except (TypeError, KeyError) as err:
+        raise ValueError(f"{archive} (config weights.radgraph) has no config.json at its top level naming "
+                         "model.embedder.token_embedders.bert.model_name; use RRG_scorers' radgraph.tar.gz") from err
 
 
 def _bert_available(name: str) -> bool:
