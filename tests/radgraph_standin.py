@@ -60,8 +60,9 @@ def random_weights(model_dir: Path, config: dict, seed: int) -> None:
     torch.manual_seed(seed)
     vocab = Vocabulary.from_files(str(model_dir / "vocabulary"), None, None)
     bert = config["model"]["embedder"]["token_embedders"]["bert"]
-    embedder = text_field_embedders.BasicTextFieldEmbedder({"bert": token_embedders.PretrainedTransformerMismatchedEmbedder(
-        model_name=bert["model_name"], max_length=bert["max_length"])})
+    bert_embedder = token_embedders.PretrainedTransformerMismatchedEmbedder(model_name=bert["model_name"],
+                                                                            max_length=bert["max_length"])
+    embedder = text_field_embedders.BasicTextFieldEmbedder({"bert": bert_embedder})
     params = DotMap(json.loads(json.dumps(config["model"])))
     for name in ("type", "embedder", "initializer", "module_initializer"):
         del params[name]

@@ -45,7 +45,8 @@ def run(*args: str, timeout: int = 600) -> str:
 
 def reports(tmp_path) -> str:
     path = tmp_path / "reports.parquet"
-    pd.DataFrame({"dicom_id": [f"d{i}" for i in range(len(REFS))], "reference": REFS, "generated": HYPS}).to_parquet(path)
+    ids = [f"d{i}" for i in range(len(REFS))]
+    pd.DataFrame({"dicom_id": ids, "reference": REFS, "generated": HYPS}).to_parquet(path)
     return str(path)
 
 
