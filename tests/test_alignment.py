@@ -97,3 +97,17 @@ def test_alignment_without_weights_is_not_computed_with_the_reason(tmp_path) -> 
         f"s({shards!r}, {str(out)!r}, model='unix-512', biovil_t={str(tmp_path)!r}, device='cpu')")
     reason = read_metrics(out).not_computed["alignment_score"]
     assert reason.startswith(f"BioViL-T weights incomplete at {tmp_path} (config weights.biovil_t): missing")
+
+
+def test_generation_and_understanding_files_carry_the_separate_rules_results(tmp_path) -> None:
+    from unix.evaluation import write_metrics
+    from unix.evaluation.steps import merge_metric
+
+    path = tmp_path / "alignment.json"
+    write_metrics(path, {"alignment_score": 0.123, "full/alignment_score": 0.123}, meta={"model": "unix-512"})
+    values, not_computed = {}, {}
+    for name in ("alignment_score", "full/alignment_score"):
+        merge_metric(str(path), name, values, not_computed)
+    assert values == {"alignment_score": 0.123, "full/alignment_score": 0.123} and not not_computed
+    with pytest.raises(ValueError, match="neither a value nor a not-computed reason for 'radgraph_f1'; rerun"):
+        merge_metric(str(path), "radgraph_f1", values, not_computed)
