@@ -7,6 +7,13 @@ BIN := $(VENV)/bin
 CORES ?= 2
 # torch is pinned on the same pip command line as its dependants so pip resolves the CPU wheel.
 TORCH_PIN := torch==2.13.0
+# The alignment score (hi-ml-multimodal) and RadGraph F1 (radgraph) need transformers 4, so their rules run in
+# their own environments (envs/alignment.yaml, envs/radgraph.yaml); the tests run them in these two venvs.
+# torchvision's wheels on the package index are built against the index's torch (a CUDA build, which also runs
+# on CPU): the alignment venv excludes a local CPU build that pip could otherwise prefer (e.g. via --find-links).
+ALIGNMENT_VENV ?= .venv-alignment
+RADGRAPH_VENV ?= .venv-radgraph
+ALIGNMENT_TORCH_PIN := torch==2.13.0,!=2.13.0+cpu
 
 .PHONY: demo test report install install-test clean-results
 
@@ -18,6 +25,10 @@ install: $(BIN)/python
 
 install-test: $(BIN)/python
 	$(BIN)/pip install --quiet $(TORCH_PIN) -e '.[test]'
+	test -x $(ALIGNMENT_VENV)/bin/python || $(PYTHON) -m venv $(ALIGNMENT_VENV)
+	$(ALIGNMENT_VENV)/bin/pip install --quiet '$(ALIGNMENT_TORCH_PIN)' -e '.[alignment]'
+	test -x $(RADGRAPH_VENV)/bin/python || $(PYTHON) -m venv $(RADGRAPH_VENV)
+	$(RADGRAPH_VENV)/bin/pip install --quiet $(TORCH_PIN) -e '.[radgraph]'
 
 demo: install
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/snakemake --profile profiles/local --cores $(CORES) all

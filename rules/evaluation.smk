@@ -3,6 +3,8 @@
 #   results/evaluation/reports/{model}.parquet          generate_reports       (infer)
 #   results/evaluation/images/{model}/{shard}.parquet   generate_images        (infer, one job per shard)
 #   results/evaluation/features/{imageset}.npz          extract_features       (infer; real | generated-{model})
+#   results/evaluation/radgraph/{model}.json            evaluate_radgraph      (cpu; envs/radgraph.yaml)
+#   results/evaluation/alignment/{model}.json           evaluate_alignment     (cpu; envs/alignment.yaml)
 #   results/evaluation/understanding/{model}.json       evaluate_understanding (cpu)
 #   results/evaluation/generation/{model}.json          evaluate_generation    (cpu)
 #   results/evaluation/per_pathology/{model}.json       evaluate_per_pathology (cpu)
@@ -117,9 +119,49 @@ rule extract_features:
         "../workflow_scripts/extract_features.py"
 
 
+rule evaluate_radgraph:
+    input:
+        reports=EP.reports("{model}"),
+    output:
+        EP.metrics("radgraph", "{model}"),
+    log:
+        "results/logs/evaluate_radgraph/{model}.log",
+    benchmark:
+        "results/benchmarks/evaluate_radgraph/{model}.tsv"
+    params:
+        radgraph=W.weight_path(config, "radgraph"),
+    resources:
+        **W.resources(config, "cpu"),
+    conda:
+        "../envs/radgraph.yaml"
+    script:
+        "../workflow_scripts/evaluate_radgraph.py"
+
+
+rule evaluate_alignment:
+    input:
+        images=lambda w: EP.image_shards(config, w.model),
+    output:
+        EP.metrics("alignment", "{model}"),
+    log:
+        "results/logs/evaluate_alignment/{model}.log",
+    benchmark:
+        "results/benchmarks/evaluate_alignment/{model}.tsv"
+    params:
+        biovil_t=W.weight_path(config, "biovil_t"),
+        device=EV["device"],
+    resources:
+        **W.resources(config, "cpu"),
+    conda:
+        "../envs/alignment.yaml"
+    script:
+        "../workflow_scripts/evaluate_alignment.py"
+
+
 rule evaluate_understanding:
     input:
         reports=EP.reports("{model}"),
+        radgraph=EP.metrics("radgraph", "{model}"),
     output:
         EP.metrics("understanding", "{model}"),
     log:
@@ -130,7 +172,6 @@ rule evaluate_understanding:
         labeler=EV["labeler"],
         chexbert=W.weight_path(config, "chexbert"),
         bert_base_uncased=W.weight_path(config, "bert_base_uncased"),
-        radgraph=W.weight_path(config, "radgraph"),
         device=EV["device"],
         rouge_bootstrap=EV["rouge_bootstrap"],
         seed=config["seed"],
@@ -146,7 +187,7 @@ rule evaluate_generation:
     input:
         real=EP.features(EP.REAL),
         fake=EP.generated_features("{model}"),
-        images=lambda w: EP.image_shards(config, w.model),
+        alignment=EP.metrics("alignment", "{model}"),
     output:
         EP.metrics("generation", "{model}"),
     log:
@@ -157,8 +198,6 @@ rule evaluate_generation:
         shards=EV["shards"],
         kd_subsets=EV["kd_subsets"],
         prdc_k=EV["prdc_k"],
-        biovil_t=W.weight_path(config, "biovil_t"),
-        device=EV["device"],
         seed=config["seed"],
     resources:
         **W.resources(config, "cpu"),

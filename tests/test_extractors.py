@@ -111,6 +111,9 @@ def test_chexbert_errors_name_the_config_keys(tmp_path) -> None:
 
 def test_alignment_and_radgraph_say_why_they_are_not_computed(tmp_path, monkeypatch) -> None:
     import importlib.util
+    import io
+    import json
+    import tarfile
 
     from unix.evaluation import alignment, radgraph
     from unix.evaluation.results import NotComputedError
@@ -127,9 +130,20 @@ def test_alignment_and_radgraph_say_why_they_are_not_computed(tmp_path, monkeypa
     # with the packages present, missing weights are named by their config key
     monkeypatch.setattr(importlib.util, "find_spec", lambda name: object())
     assert "weights.biovil_t is empty" in alignment.alignment_unavailable_reason("")
-    assert "missing ['config.json', 'biovil_t_image_model_proj_size_128.pt']" in \
-        alignment.alignment_unavailable_reason(str(tmp_path))
+    assert ("missing ['config.json', 'vocab.txt', 'biovil_t_image_model_proj_size_128.pt', "
+            "'pytorch_model.bin or model.safetensors']") in alignment.alignment_unavailable_reason(str(tmp_path))
     assert "weights.radgraph is empty" in radgraph.radgraph_unavailable_reason("")
     assert "no radgraph.tar.gz" in radgraph.radgraph_unavailable_reason(str(tmp_path))
     (tmp_path / "radgraph.tar.gz").write_bytes(b"")
-    assert radgraph.radgraph_unavailable_reason(str(tmp_path)) is None
+    with pytest.raises(ValueError, match="radgraph.tar.gz \\(config weights.radgraph\\) is not a readable"):
+        radgraph.radgraph_unavailable_reason(str(tmp_path))
+    bert = tmp_path / "bert"
+    bert.mkdir()
+    for name, expected in ((str(bert), None), ("no-org/no-bert", "names the BERT 'no-org/no-bert'")):
+        config = json.dumps({"model": {"embedder": {"token_embedders": {"bert": {"model_name": name}}}}}).encode()
+        with tarfile.open(tmp_path / "radgraph.tar.gz", "w:gz") as tar:
+            info = tarfile.TarInfo("config.json")
+            info.size = len(config)
+            tar.addfile(info, io.BytesIO(config))
+        reason = radgraph.radgraph_unavailable_reason(str(tmp_path))
+        assert reason is None if expected is None else expected in reason

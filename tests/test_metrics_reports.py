@@ -75,13 +75,63 @@ def test_bad_labels_are_named() -> None:
         chexbert_f1(np.zeros((3, 13)), np.zeros((3, 13)))
 
 
-def test_tokenizer_splits_sentences_like_word_tokenize() -> None:
-    assert tokenize("FINDINGS: No effusion. Heart size is normal, 1.5 cm.") == [
-        "FINDINGS", ":", "No", "effusion", ".", "Heart", "size", "is", "normal", ",", "1.5", "cm", "."]
+# Pairs and numbers from UniX's eval/und_metrics/nlp_metrics.py (calculate_nlp_metrics and
+# calculate_bleu_metrics, nltk 3.10.4, punkt_tab from llama-index-core 0.14.25), run outside the project.
+UNIX_REFS = [
+    "FINDINGS: No focal consolidation. Heart size is normal, 1.5 cm nodule in the right upper lobe.",
+    "Dr. Smith was notified. Small left pleural effusion, unchanged vs. prior.",
+    "No acute cardiopulmonary process.",
+    "Mild cardiomegaly. No pneumothorax.",
+    "",
+]
+UNIX_HYPS = [
+    "FINDINGS: No consolidation. Heart size is normal.",
+    "Dr. Smith was notified. Small left pleural effusion, unchanged vs. prior.",
+    "",
+    "Mild cardiomegaly without pneumothorax or effusion.",
+    "No pneumothorax.",
+]
+UNIX_BLEU4 = [0.2485393789305891, 1.0, None, 0.09744264611591712, 0.0]
+UNIX_BLEU4_MEAN = 0.33649550626162655  # the empty hypothesis is left out of the mean, not scored 0
+
+
+def test_tokenizer_is_nltk_word_tokenize_with_installed_punkt(monkeypatch) -> None:
+    import nltk
+    from nltk import tokenize as nltk_tokenize
+
+    from unix.evaluation.text_metrics import punkt_data_dir, punkt_unavailable_reason
+
+    assert punkt_unavailable_reason() is None, punkt_unavailable_reason()
+    assert (punkt_data_dir() / "tokenizers/punkt_tab/english/abbrev_types.txt").is_file()
+    text = "Dr. Smith was notified. Effusion, unchanged vs. prior; 1.5 cm."
+    # punkt keeps the abbreviations "Dr." and "vs." inside their sentence; a split after every period would not
+    assert tokenize(text) == ["Dr.", "Smith", "was", "notified", ".", "Effusion", ",", "unchanged", "vs.", "prior",
+                              ";", "1.5", "cm", "."]
+    assert tokenize(text) == nltk.word_tokenize(text)
+    calls = []
+    monkeypatch.setattr(nltk_tokenize, "word_tokenize", lambda t: calls.append(t) or ["spy"])
+    assert tokenize("No effusion.") == ["spy"] and calls == ["No effusion."]
+
+
+def test_missing_punkt_data_is_not_computed_never_another_tokenizer(monkeypatch) -> None:
+    from unix.evaluation import text_metrics
+    from unix.evaluation.results import NotComputedError
+
+    monkeypatch.setattr(text_metrics, "punkt_data_dir", lambda: None)
+    with pytest.raises(NotComputedError, match="punkt_tab data not installed.*llama-index-core"):
+        bleu4(["No effusion."], ["No effusion."])
+
+
+def test_bleu4_equals_unix_on_fixed_pairs() -> None:
+    scores = bleu4_scores(UNIX_REFS, UNIX_HYPS)
+    assert [None if np.isnan(s) else s for s in scores] == pytest.approx(UNIX_BLEU4, abs=1e-12)
+    assert bleu4(UNIX_REFS, UNIX_HYPS) == pytest.approx(UNIX_BLEU4_MEAN, abs=1e-12)
 
 
 def test_bleu4_is_the_mean_of_nltk_sentence_bleu_with_method4() -> None:
     from nltk.translate.bleu_score import SmoothingFunction, sentence_bleu
+
+    from unix.evaluation.results import NotComputedError
 
     refs = ["No pleural effusion. Heart size is normal.", "Moderate cardiomegaly with mild edema."]
     hyps = ["No pleural effusion. The heart is normal.", "Mild cardiomegaly."]
@@ -90,7 +140,8 @@ def test_bleu4_is_the_mean_of_nltk_sentence_bleu_with_method4() -> None:
     assert bleu4_scores(refs, hyps) == pytest.approx(expected)
     assert bleu4(refs, hyps) == pytest.approx(np.mean(expected))
     assert bleu4(refs, refs) == pytest.approx(1.0)
-    assert bleu4(["No effusion."], [""]) == 0.0
+    with pytest.raises(NotComputedError, match="all 1 generated reports are empty"):
+        bleu4(["No effusion."], [""])
 
 
 def test_rouge_l_is_rouge_score_rougeL_f() -> None:

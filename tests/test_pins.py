@@ -10,19 +10,37 @@ from conftest import REPO
 ENV_FILES = sorted((REPO / "envs").glob("*.yaml"))
 
 
-def pyproject_pins() -> dict[str, str]:
+def pyproject_pins(extras: str = "") -> dict[str, str]:
+    """Exact pins of the core dependencies plus `extras` (comma-separated, ``unix-cxr[...]`` followed)."""
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
-    specs = list(project["dependencies"])
-    for extra in project["optional-dependencies"].values():
-        specs += extra
+    optional = project["optional-dependencies"]
+    specs, todo, seen = list(project["dependencies"]), [e for e in extras.split(",") if e], set()
+    while todo:
+        extra = todo.pop()
+        if extra in seen:
+            continue
+        seen.add(extra)
+        assert extra in optional, f"pyproject.toml has no extra {extra!r}"
+        for spec in optional[extra]:
+            if spec.startswith("unix-cxr["):
+                todo += spec[len("unix-cxr["):-1].split(",")
+            else:
+                specs.append(spec)
     pins = {}
     for spec in specs:
-        if spec.startswith("unix-cxr"):
-            continue
         name, _, version = spec.partition("==")
         assert version, f"pyproject.toml: {spec!r} is not an exact pin"
+        assert pins.get(name.lower(), version) == version, f"pyproject.toml pins {name} twice for [{extras}]"
         pins[name.lower()] = version
     return pins
+
+
+def env_extras(path) -> str:
+    """The extras an env file installs the project with (``-e ..[evaluation]`` -> ``evaluation``)."""
+    env = yaml.safe_load(path.read_text())
+    pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
+    item = next(i for i in pip if i.startswith("-e .."))
+    return item.partition("[")[2].rstrip("]")
 
 
 def env_pins(path) -> dict[str, str]:
@@ -45,9 +63,9 @@ def test_there_is_an_env_per_rule_family():
 
 @pytest.mark.parametrize("path", ENV_FILES, ids=lambda p: p.name)
 def test_env_pins_agree_with_pyproject(path):
-    expected = pyproject_pins()
+    expected = pyproject_pins(env_extras(path))
     for name, version in env_pins(path).items():
-        assert name in expected, f"{path.name} pins {name}, which pyproject.toml does not list"
+        assert name in expected, f"{path.name} pins {name}, which pyproject.toml does not list for [{env_extras(path)}]"
         assert version == expected[name], f"{path.name}: {name}=={version} but pyproject.toml pins {expected[name]}"
 
 

@@ -1,4 +1,5 @@
-"""evaluate_understanding: CheXbert F1 (Table 2 columns), BLEU-4, ROUGE-L, RadGraph F1 of generated reports."""
+"""evaluate_understanding: CheXbert F1 (Table 2 columns), BLEU-4, ROUGE-L of generated reports;
+RadGraph F1 from evaluate_radgraph."""
 
 from unix.pipeline import run_step
 
@@ -8,7 +9,8 @@ def main(smk):
 
     p = smk.params
     return evaluate_understanding_step(smk.input.reports, smk.output[0], model=smk.wildcards.model, labeler=p.labeler,
-                                       chexbert=p.chexbert, bert_dir=p.bert_base_uncased, radgraph=p.radgraph,
+                                       chexbert=p.chexbert, bert_dir=p.bert_base_uncased,
+                                       radgraph_metrics=smk.input.radgraph,
                                        device=p.device, seed=p.seed, rouge_bootstrap=p.rouge_bootstrap)
 
 

@@ -6,6 +6,8 @@
     results/evaluation/understanding/{model}.json            evaluate_understanding  (Table 2, 5)
     results/evaluation/generation/{model}.json               evaluate_generation     (Table 3, 5)
     results/evaluation/per_pathology/{model}.json            evaluate_per_pathology  (Table 4)
+    results/evaluation/radgraph/{model}.json                 evaluate_radgraph (envs/radgraph.yaml; -> understanding)
+    results/evaluation/alignment/{model}.json                evaluate_alignment (envs/alignment.yaml; -> generation)
 
 Model names: ``unix`` (stage 1, understanding), ``unix-256`` (stage 2), ``unix-512`` (stage 3),
 ``ablation-<variant>`` (Table 5, results/ablation/<variant>/final) and ``release`` (the released UniX
@@ -85,7 +87,7 @@ def generated_features(model: str) -> str:
 
 
 def metrics(kind: str, model: str) -> str:
-    """results/evaluation/<kind>/<model>.json (kind: understanding | generation | per_pathology)."""
+    """results/evaluation/<kind>/<model>.json (kind: understanding, generation, per_pathology, radgraph, alignment)."""
     return str(EVALUATION / kind / f"{model}.json")
 
 

@@ -231,65 +231,74 @@ def _test_set_of(reports: pd.DataFrame) -> str:
     return str(reports["test_set"].iloc[0])
 
 
+def merge_metric(metrics_path: str, name: str, values: dict[str, float], not_computed: dict[str, str]) -> None:
+    """Copy metric `name` (its value or its not-computed reason) from another rule's metrics file."""
+    from unix.evaluation.results import read_metrics
+
+    record = read_metrics(metrics_path)
+    if name in record.values:
+        values[name] = record.values[name]
+    elif name in record.not_computed:
+        not_computed[name] = record.not_computed[name]
+    else:
+        raise ValueError(f"{metrics_path} has neither a value nor a not-computed reason for {name!r}; rerun its rule")
+
+
 def evaluate_understanding_step(reports_path: str, out: str, *, model: str, labeler: str, chexbert: str = "",
-                                bert_dir: str = "", radgraph: str = "", device: str = "auto", seed: int = 0,
-                                rouge_bootstrap: int = 500) -> dict[str, Any]:
-    """Table-2 metrics of generated reports -> metrics JSON."""
+                                bert_dir: str = "", radgraph_metrics: str = "", device: str = "auto",
+                                seed: int = 0, rouge_bootstrap: int = 500) -> dict[str, Any]:
+    """Table-2 metrics of generated reports -> metrics JSON (RadGraph F1 from rule evaluate_radgraph's file)."""
     from unix.evaluation.label_f1 import chexbert_f1, per_finding_f1
     from unix.evaluation.labeler import label_reports
-    from unix.evaluation.radgraph import radgraph_f1
-    from unix.evaluation.text_metrics import bleu4, rouge_l, tokenizer_name
+    from unix.evaluation.text_metrics import TOKENIZER, bleu4, rouge_l
 
     df = pd.read_parquet(reports_path)
     refs, hyps = df["reference"].tolist(), df["generated"].fillna("").tolist()
     dev = resolve_device(device)
     y_true = label_reports(refs, labeler, chexbert, bert_dir, dev)
     y_pred = label_reports(hyps, labeler, chexbert, bert_dir, dev)
-    values: dict[str, float] = {**chexbert_f1(y_true, y_pred), "bleu4": bleu4(refs, hyps),
+    values: dict[str, float] = {**chexbert_f1(y_true, y_pred),
                                 **rouge_l(refs, hyps, bootstrap=rouge_bootstrap, seed=seed)}
     for mode in ("negative", "positive"):
         for name, v in per_finding_f1(y_true, y_pred, mode).items():
             values[f"f1_uncertain_{mode[:3]}/{name}"] = v
     not_computed: dict[str, str] = {}
     try:
-        values["radgraph_f1"] = radgraph_f1(refs, hyps, radgraph)
+        values["bleu4"] = bleu4(refs, hyps)
     except NotComputedError as err:
-        not_computed["radgraph_f1"] = str(err)
+        not_computed["bleu4"] = str(err)
+    if radgraph_metrics:
+        merge_metric(radgraph_metrics, "radgraph_f1", values, not_computed)
+    else:
+        not_computed["radgraph_f1"] = "no RadGraph metrics file given (rule evaluate_radgraph computes it)"
     meta = {"model": model, "labeler": labeler, "labeler_note": "rules = offline approximation of CheXbert; not "
             "comparable to the paper's numbers" if labeler == "rules" else "CheXbert (chexbert.pth)",
             "protocol": "UniX eval/und_metrics: 512-character CheXbert input, F1 = TP/(TP+(FP+FN)/2+1e-10)",
-            "tokenizer": tokenizer_name(), "rouge": "rougeL = mean F; UniX reports a 500-sample bootstrap median",
+            "tokenizer": TOKENIZER, "rouge": "rougeL = mean F; UniX reports a 500-sample bootstrap median",
             "seed": seed, "test_set": _test_set_of(df)}
     counts = {"n_reports": len(df), "n_empty_generated": int(sum(not h.strip() for h in hyps))}
     write_metrics(out, values, counts, not_computed, meta)
     return {"counts": counts, "not_computed": not_computed}
 
 
-def evaluate_generation_step(real_features: str, fake_features: str, image_shards: Sequence[str], out: str, *,
+def evaluate_generation_step(real_features: str, fake_features: str, out: str, *,
                              model: str, shards: int = 4, kd_subsets: int = 100, prdc_k: int = 5, seed: int = 0,
-                             biovil_t: str = "", device: str = "auto") -> dict[str, Any]:
-    """Table-3 metrics -> metrics JSON: the 4-shard mean (plain names), full set (full/...), each shard."""
-    from unix.evaluation.alignment import alignment_scores
-    from unix.evaluation.protocol import alignment_mean, generation_metrics
+                             alignment_metrics: str = "") -> dict[str, Any]:
+    """Table-3 metrics -> metrics JSON: the 4-shard mean (plain names), full set (full/...), each shard.
+
+    The alignment score comes from rule evaluate_alignment's file (it runs in its own environment)."""
+    from unix.evaluation.protocol import generation_metrics
 
     ids, real, fake = paired_features(real_features, fake_features)
     if len(ids) < 2 * shards:
         raise ValueError(f"only {len(ids)} generated images for {shards} metric shards; lower evaluation.shards "
                          "or evaluate more test rows")
     values, counts, not_computed = generation_metrics(real, fake, shards, kd_subsets, prdc_k, seed)
-    try:
-        import tempfile
-
-        table = pd.concat([pd.read_parquet(p, columns=["dicom_id", "prompt", "image"]) for p in image_shards])
-        with tempfile.TemporaryDirectory() as tmp:
-            paths = []
-            for d, b in zip(table["dicom_id"], table["image"]):
-                paths.append(Path(tmp) / f"{d}.png")
-                paths[-1].write_bytes(b)
-            scores = alignment_scores(paths, table["prompt"].tolist(), biovil_t, resolve_device(device))
-        values["alignment_score"] = values["full/alignment_score"] = alignment_mean(scores)
-    except NotComputedError as err:
-        not_computed["alignment_score"] = not_computed["full/alignment_score"] = str(err)
+    for name in ("alignment_score", "full/alignment_score"):
+        if alignment_metrics:
+            merge_metric(alignment_metrics, name, values, not_computed)
+        else:
+            not_computed[name] = "no alignment metrics file given (rule evaluate_alignment computes it)"
     meta = {"model": model, "features": "RadDino pooler_output, CheXGenBench preprocessing",
             "protocol": f"CheXGenBench: dedup by prompt; plain names = mean of {shards} shard values rounded to 3 "
                         "decimals (the paper's script); full/<name> = the full set",
