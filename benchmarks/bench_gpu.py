@@ -15,6 +15,8 @@ Then the attention op alone on the same shapes: today's SDPA with the dense mask
 against FlexAttention with a block mask built from the same rules (mask_mod below): both masks are checked
 equal element by element, the outputs compared (max abs difference), and both timed (forward + backward on
 GPU; FlexAttention has no CPU backward, so forward only there). The model's attention path is not changed.
+Memory: one process holds the whole model without sharding or activation checkpointing (`unix plan` shows
+what a stage needs under DDP); on a GPU with less memory pass a smaller --batch.
 """
 
 from __future__ import annotations
