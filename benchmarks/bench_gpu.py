@@ -179,7 +179,8 @@ def layout(cfg: UniXConfig, shape: P.StageShape, device: torch.device) -> dict[s
     if shape.stage == "stage1":
         n_img = shape.vision_tokens + 2
         valid = torch.cat([torch.ones(B, n_img, dtype=torch.bool), text], dim=1)
-        block = torch.cat([torch.ones(B, n_img, dtype=torch.long), torch.zeros(B, shape.text_tokens, dtype=torch.long)], 1)
+        block = torch.cat([torch.ones(B, n_img, dtype=torch.long),
+                           torch.zeros(B, shape.text_tokens, dtype=torch.long)], dim=1)
         n_gen = 0
     else:
         valid = torch.cat([text, torch.ones(B, 1, dtype=torch.bool)], dim=1)  # caption + BOI
@@ -283,9 +284,13 @@ def bench_attention(cfg: UniXConfig, stage: str, args, device: torch.device) -> 
     return {"stage": stage, "shape_BHSD": [B, cfg.num_heads, S, cfg.head_dim], "dtype": str(dtype),
             "masks_equal": masks_equal, "max_abs_diff": diff, "backward_timed": backward,
             "sdpa_dense_s": sdpa_s, "flex_s": flex_s, "flex_speedup": sdpa_s / flex_s,
-            "block_sparsity": float(1 - block_mask.kv_num_blocks.sum() / (block_mask.kv_num_blocks.numel()
-                                                                          * block_mask.kv_num_blocks.new_tensor(
-                                                                              (S + 127) // 128)))}
+            "block_sparsity": block_sparsity(block_mask, S)}
+
+
+def block_sparsity(block_mask, S: int) -> float:
+    """Share of the (query block, key block) pairs FlexAttention skips entirely (128-token blocks)."""
+    kv_blocks = block_mask.kv_num_blocks
+    return float(1 - kv_blocks.sum().item() / (kv_blocks.numel() * ((S + 127) // 128)))
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -299,7 +304,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--steps", type=int, default=5, help="timed optimizer steps (median reported)")
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--reps", type=int, default=10, help="repetitions of the attention-op timings")
-    parser.add_argument("--peak-tflops", type=float, default=None, help="dense bf16 peak for MFU (default: by GPU name)")
+    parser.add_argument("--peak-tflops", type=float, default=None,
+                        help="dense bf16 peak for MFU (default: by GPU name)")
     parser.add_argument("--out", default=None, help="also write the results as JSON here")
     args = parser.parse_args(argv)
     device = torch.device(args.device)

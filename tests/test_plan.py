@@ -78,7 +78,8 @@ def test_refuses_stage_that_does_not_fit_and_names_what_would():
         P.check_stage_fits(_paper_stage1(), "stage1")
     message = str(err.value)
     assert "stage1 does not fit" in message and "l20" in message
-    assert "training.accelerate_config: profiles/accelerate/fsdp.yaml" in message or "activation_checkpointing" in message
+    assert "training.accelerate_config: profiles/accelerate/fsdp.yaml" in message
+    assert "training.stage1.activation_checkpointing: true" in message
 
 
 def test_fsdp_with_checkpointing_fits_and_more_gpus_shard_further(repo):
