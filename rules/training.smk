@@ -3,6 +3,9 @@
 # declared outputs, so the retry of a failed or timed-out job resumes from them (unix/training/paths.py).
 from unix.training import paths as TP
 from unix.training.recipes import ablation_variants
+from unix.training.plan import check_stages_fit
+
+check_stages_fit(config)  # refuse a stage whose memory plan does not fit its GPU (`unix plan` shows the plan)
 
 
 rule train_stage1:

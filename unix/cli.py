@@ -17,6 +17,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "report": ("unix.model.report_command", "write a radiology report for a chest X-ray image"),
     "generate": ("unix.model.generate_command", "generate a chest X-ray image from a report prompt"),
     "audit": ("unix.provenance.audit", "trace a result back to its inputs and flag stale ones"),
+    "plan": ("unix.training.plan", "memory and time plan of the training stages per GPU kind"),
 }
 
 

@@ -60,6 +60,33 @@ class ResumableSampler(torch.utils.data.Sampler):
         return iter((self.epoch, i) for i in order)
 
 
+class LengthGroupedSampler(ResumableSampler):
+    """A :class:`ResumableSampler` whose epoch permutation is regrouped by length: each window of `window`
+    batches is sorted by `lengths` and cut into batches, and the window's full batches are shuffled (seeded by
+    seed and epoch), so a micro-batch holds samples of similar length and the order is still a pure function
+    of (seed, epoch), which resumption relies on."""
+
+    def __init__(self, lengths: Sequence[int], batch_size: int, seed: int, window: int = 64) -> None:
+        super().__init__(len(lengths), seed, shuffle=True)
+        self.lengths = list(lengths)
+        self.batch_size = batch_size
+        self.window = window
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        order = [i for _, i in super().__iter__()]
+        g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch + 500_009)
+        size = self.window * self.batch_size
+        out: list[int] = []
+        for start in range(0, len(order), size):
+            chunk = sorted(order[start:start + size], key=lambda i: (self.lengths[i], i))
+            full = len(chunk) // self.batch_size * self.batch_size
+            batches = [chunk[b:b + self.batch_size] for b in range(0, full, self.batch_size)]
+            for b in torch.randperm(len(batches), generator=g).tolist():
+                out.extend(batches[b])
+            out.extend(chunk[full:])  # only the last window can leave a partial batch: it stays last
+        return iter((self.epoch, i) for i in out)
+
+
 # --------------------------------------------------------------------------------------------- images
 class ImageStore:
     """dicom_id -> image, read lazily from memory-mapped prepared shards."""
@@ -323,12 +350,15 @@ class Collate:
 
 
 def make_loader(dataset: torch.utils.data.Dataset, batcher: Any, *, batch_size: int, seed: int,
-                num_workers: int) -> torch.utils.data.DataLoader:
-    """A data loader over `dataset` in :class:`ResumableSampler` order (last partial batch dropped)."""
+                num_workers: int, group_by_length: bool = False) -> torch.utils.data.DataLoader:
+    """A data loader over `dataset` in :class:`ResumableSampler` order (last partial batch dropped); with
+    `group_by_length`, in :class:`LengthGroupedSampler` order by the characters of each item's text."""
+    sampler = (LengthGroupedSampler([len(text) for _, text in dataset.pairs], batch_size, seed)
+               if group_by_length else ResumableSampler(len(dataset), seed))
     return torch.utils.data.DataLoader(
         dataset,
         batch_size=batch_size,
-        sampler=ResumableSampler(len(dataset), seed),
+        sampler=sampler,
         collate_fn=Collate(batcher, "understanding" if isinstance(dataset, UnderstandingDataset)
                            else "generation"),
         num_workers=num_workers,

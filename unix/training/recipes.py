@@ -97,6 +97,9 @@ class StageRecipe:
     """``auto``: bf16 autocast on GPU, full fp32 on CPU."""
     log_every: int = 1
     """Write a CSV log row every this many optimizer steps."""
+    group_by_length: bool = False
+    """Batch samples of similar text length (``data.LengthGroupedSampler``) to cut padding; off: random
+    micro-batches padded to their longest sample (upstream packs sequences instead)."""
 
     def __post_init__(self) -> None:
         def bad(key: str, why: str) -> ValueError:

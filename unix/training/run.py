@@ -26,13 +26,13 @@ def build_loaders(spec: dict[str, Any], recipe, tokenizer, model_config):
         store = D.ImageStore(spec["und_images"])
         ds = D.UnderstandingDataset(D.understanding_pairs(spec["und_split"], spec.get("reports")), store)
         und = D.make_loader(ds, batcher, batch_size=recipe.batch_size, seed=recipe.seed,
-                            num_workers=recipe.num_workers)
+                            num_workers=recipe.num_workers, group_by_length=recipe.group_by_length)
     if recipe.uses_generation_data:
         store = D.ImageStore(spec["gen_images"])
         # UniX drops captions itself (masking them as its unconditional CFG branch does).
         ds = D.GenerationDataset(D.generation_pairs(spec["gen_split"]), store, recipe.resolution)
         gen = D.make_loader(ds, batcher, batch_size=recipe.batch_size, seed=recipe.seed,
-                            num_workers=recipe.num_workers)
+                            num_workers=recipe.num_workers, group_by_length=recipe.group_by_length)
     return und, gen
 
 
