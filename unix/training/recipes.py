@@ -97,6 +97,10 @@ class StageRecipe:
     """``auto``: bf16 autocast on GPU, full fp32 on CPU."""
     log_every: int = 1
     """Write a CSV log row every this many optimizer steps."""
+    activation_checkpointing: bool = False
+    """Recompute each decoder layer's and SigLIP layer's activations in the backward pass instead of keeping
+    them (``torch.utils.checkpoint``, non-reentrant): activation memory of one layer instead of all, for about
+    one more forward pass; losses and gradients are unchanged (tested)."""
 
     def __post_init__(self) -> None:
         def bad(key: str, why: str) -> ValueError:
@@ -130,6 +134,8 @@ class StageRecipe:
             raise bad("ce_weighting", "must be token or sqrt_span")
         if self.mixed_precision not in ("auto", "no", "bf16"):
             raise bad("mixed_precision", "must be auto, no or bf16")
+        if not isinstance(self.activation_checkpointing, bool):
+            raise bad("activation_checkpointing", "must be true or false")
         if self.task == "mixed" and self.mix_ratio <= 0:
             raise bad("mix_ratio", "must be > 0 for task mixed (understanding batches per generation batch)")
         self.betas = tuple(float(b) for b in self.betas)  # YAML gives a list

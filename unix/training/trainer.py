@@ -89,6 +89,19 @@ def select_trainable(model: nn.Module, trainable: str) -> list[str]:
     return names
 
 
+def enable_activation_checkpointing(model: nn.Module) -> None:
+    """Recompute the activations of every decoder layer (``model.decoder.activation_checkpointing``) and
+    SigLIP layer (transformers' gradient checkpointing) in the backward pass, non-reentrant."""
+    decoder = getattr(model, "decoder", None)
+    if not hasattr(decoder, "activation_checkpointing"):
+        raise ValueError(f"activation_checkpointing: {type(model).__name__} has no MoT decoder to checkpoint; "
+                         "set training.<stage>.activation_checkpointing: false")
+    decoder.activation_checkpointing = True
+    vision = getattr(model, "vision", None)
+    if getattr(vision, "supports_gradient_checkpointing", False):
+        vision.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+
+
 # ----------------------------------------------------------------------------------------------- losses
 def span_weighted_ce(logits_BLV: torch.Tensor, labels_BL: torch.Tensor) -> torch.Tensor:
     """Cross-entropy where each sample's answer span is weighted by 1/sqrt(its length).
@@ -243,6 +256,73 @@ def _noise_generator(recipe: StageRecipe, step: int, micro: int, rank: int) -> t
     return g
 
 
+def is_fsdp(accelerator: Any) -> bool:
+    return str(accelerator.distributed_type).endswith("FSDP")
+
+
+def _fsdp_on_cpu(accelerator: Any) -> None:
+    """Make CPU processes launched with an FSDP accelerate config really use FSDP.
+
+    accelerate 1.15 enables FSDP only on accelerator devices: on CPU processes it reads the launcher's FSDP
+    settings (and builds the plugin) but then sets up plain data parallelism (MULTI_CPU), silently. torch's
+    FSDP runs on CPU over gloo, so switch the state to FSDP with the plugin built from those settings; the
+    model is then wrapped, checkpointed and gathered as on GPUs (tests/test_training_fsdp.py).
+    """
+    from accelerate.state import AcceleratorState, PartialState
+    from accelerate.utils import DistributedType, FullyShardedDataParallelPlugin
+    from torch.distributed.fsdp import StateDictType
+
+    if accelerator.distributed_type != DistributedType.MULTI_CPU:
+        return
+    from torch.distributed.fsdp import FullOptimStateDictConfig, FullStateDictConfig
+
+    class CPUPlugin(FullyShardedDataParallelPlugin):
+        """Full state dicts without ``offload_to_cpu``, which accelerate's save_state/load_state force on
+        for every multi-process run: for CPU parameters torch 2.13's FSDP then reads freed memory (rank 0
+        dies of SIGSEGV; tests/test_training_fsdp.py shows it). Each read gives a fresh config, so
+        accelerate's assignments to it are lost."""
+
+        state_dict_config = property(lambda self: FullStateDictConfig(offload_to_cpu=False, rank0_only=True),
+                                     lambda self, value: None)
+        optim_state_dict_config = property(
+            lambda self: FullOptimStateDictConfig(offload_to_cpu=False, rank0_only=True), lambda self, value: None)
+
+    state = AcceleratorState()
+    plugin = CPUPlugin()  # from the launcher's FSDP_* environment
+    if plugin.state_dict_type != StateDictType.FULL_STATE_DICT:
+        raise ValueError("FSDP on CPU processes supports fsdp_state_dict_type: FULL_STATE_DICT only "
+                         "(profiles/accelerate/fsdp.yaml)")
+    state.fsdp_plugin = plugin
+    state.distributed_type = DistributedType.FSDP
+    PartialState._shared_state["distributed_type"] = DistributedType.FSDP  # as accelerate keeps them in step
+    # MULTI_CPU names the device "cpu:0", which FSDP rejects as differing from its parameters' "cpu".
+    state.device = PartialState._shared_state["device"] = torch.device("cpu")
+
+
+def full_state_dict(accelerator: Any, wrapped: nn.Module) -> dict[str, torch.Tensor]:
+    """The full state dict of an FSDP-wrapped module on the main process (empty elsewhere); a collective.
+    accelerate's ``get_state_dict`` always offloads to the CPU, which crashes for CPU parameters."""
+    from torch.distributed.fsdp import FullStateDictConfig, StateDictType
+    from torch.distributed.fsdp import FullyShardedDataParallel as FSDP
+
+    config = FullStateDictConfig(offload_to_cpu=accelerator.device.type != "cpu", rank0_only=True)
+    with FSDP.state_dict_type(wrapped, StateDictType.FULL_STATE_DICT, config):
+        return wrapped.state_dict()
+
+
+def full_parameters(accelerator: Any, wrapped: nn.Module) -> Callable[..., Any] | None:
+    """Under FSDP, a factory of contexts in which the model's parameters hold their full (gathered) values
+    (``writeback=True`` keeps in-place changes); None when they always do (one process, DDP)."""
+    if not is_fsdp(accelerator):
+        return None
+    if accelerator.is_fsdp2:
+        raise NotImplementedError("EMA under FSDP2 is not implemented; use fsdp_version: 1 "
+                                  "(profiles/accelerate/fsdp.yaml) or ema_decay: 0")
+    from torch.distributed.fsdp import FullyShardedDataParallel as FSDP
+
+    return lambda writeback=False: FSDP.summon_full_params(wrapped, writeback=writeback)
+
+
 def build_accelerator(recipe: StageRecipe, cpu: bool | None = None):
     """An Accelerator for `recipe`: bf16 autocast on GPU unless disabled; unused-parameter detection for
     DDP when both branches train (a generation micro-batch leaves the vision encoder unused)."""
@@ -256,7 +336,10 @@ def build_accelerator(recipe: StageRecipe, cpu: bool | None = None):
         precision = "no" if cpu else "bf16"
     handlers = [DistributedDataParallelKwargs(find_unused_parameters=recipe.trainable == "both"
                                               or recipe.task == "mixed")]
-    return Accelerator(cpu=cpu, mixed_precision=precision, kwargs_handlers=handlers)
+    accelerator = Accelerator(cpu=cpu, mixed_precision=precision, kwargs_handlers=handlers)
+    if cpu and accelerator.num_processes > 1 and os.environ.get("ACCELERATE_USE_FSDP", "").lower() == "true":
+        _fsdp_on_cpu(accelerator)
+    return accelerator
 
 
 def train(
@@ -298,6 +381,8 @@ def train(
     if recipe.latent_grid:
         model.extend_latent_positions(recipe.latent_grid)
     names = select_trainable(model, recipe.trainable)
+    if recipe.activation_checkpointing:
+        enable_activation_checkpointing(model)
     n_train = sum(p.numel() for p in model.parameters() if p.requires_grad)
     n_all = sum(p.numel() for p in model.parameters())
     log.info("%s: %d trainable tensors, %d of %d parameters (%.1f%%)", recipe.name, len(names), n_train, n_all,
@@ -312,6 +397,8 @@ def train(
     optimizer = torch.optim.AdamW(params, lr=recipe.lr, betas=recipe.betas, eps=recipe.eps,
                                   weight_decay=recipe.weight_decay)
     loss_module, optimizer = accelerator.prepare(loss_module, optimizer)
+    # accelerate clips FSDP gradients only when given exactly the wrapped model's parameters.
+    clip_params = list(loss_module.parameters()) if is_fsdp(accelerator) else params
     # Stepped once per optimizer step by us (accelerate's wrapper would step it once per process).
     scheduler = build_scheduler(optimizer.optimizer, warmup_steps=recipe.warmup_steps, total_steps=recipe.steps,
                                 min_lr_ratio=recipe.min_lr_ratio)
@@ -321,7 +408,8 @@ def train(
     ema = None
     if recipe.ema_decay > 0:
         gen_ids = _ids(accelerator.unwrap_model(loss_module).model.generation_parameters())
-        ema = GenerationEMA([p for p in params if id(p) in gen_ids], recipe.ema_decay)
+        ema = GenerationEMA([p for p in params if id(p) in gen_ids], recipe.ema_decay,
+                            full_parameters(accelerator, loss_module))
         accelerator.register_for_checkpointing(ema)
 
     streams: dict[str, Stream] = {}
@@ -409,7 +497,7 @@ def train(
                 counts[key] = counts.get(key, 0) + 1
         grad_norm = float("nan")
         if recipe.clip_grad_norm > 0:
-            grad_norm = float(accelerator.clip_grad_norm_(params, recipe.clip_grad_norm))
+            grad_norm = float(accelerator.clip_grad_norm_(clip_params, recipe.clip_grad_norm))
         lr = scheduler.get_last_lr()[0]
         optimizer.step()
         scheduler.step()
@@ -441,9 +529,9 @@ def train(
     if final_dir is not None:
         accelerator.wait_for_everyone()
         model_out = accelerator.unwrap_model(loss_module).model
-        if str(accelerator.distributed_type).endswith("FSDP"):
+        if is_fsdp(accelerator):
             # Sharded parameters: gather the full state dict (a collective) into a fresh CPU copy.
-            full = accelerator.get_state_dict(loss_module)
+            full = full_state_dict(accelerator, loss_module)
             if accelerator.is_main_process:
                 fresh = type(model_out)(model_out.config)
                 fresh.load_state_dict({k.removeprefix("model."): v for k, v in full.items()})
