@@ -98,8 +98,8 @@ def enable_activation_checkpointing(model: nn.Module) -> None:
                          "set training.<stage>.activation_checkpointing: false")
     decoder.activation_checkpointing = True
     vision = getattr(model, "vision", None)
-    if getattr(vision, "supports_gradient_checkpointing", False):
-        vision.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    if getattr(vision, "supports_gradient_checkpointing", False):  # transformers' SigLIP
+        vision.activation_checkpointing_enable({"use_reentrant": False})
 
 
 # ----------------------------------------------------------------------------------------------- losses
@@ -293,6 +293,8 @@ def _fsdp_on_cpu(accelerator: Any) -> None:
         raise ValueError("FSDP on CPU processes supports fsdp_state_dict_type: FULL_STATE_DICT only "
                          "(profiles/accelerate/fsdp.yaml)")
     state.fsdp_plugin = plugin
+    log.info("accelerate set up %s for an FSDP launch on %d CPU processes; switching to FSDP",
+             accelerator.distributed_type, accelerator.num_processes)
     state.distributed_type = DistributedType.FSDP
     PartialState._shared_state["distributed_type"] = DistributedType.FSDP  # as accelerate keeps them in step
     # MULTI_CPU names the device "cpu:0", which FSDP rejects as differing from its parameters' "cpu".
@@ -301,7 +303,10 @@ def _fsdp_on_cpu(accelerator: Any) -> None:
 
 def full_state_dict(accelerator: Any, wrapped: nn.Module) -> dict[str, torch.Tensor]:
     """The full state dict of an FSDP-wrapped module on the main process (empty elsewhere); a collective.
-    accelerate's ``get_state_dict`` always offloads to the CPU, which crashes for CPU parameters."""
+    accelerate's ``get_state_dict`` always offloads FSDP1 parameters to the CPU, which crashes for CPU
+    parameters (see :func:`_fsdp_on_cpu`); FSDP2 goes through it."""
+    if accelerator.is_fsdp2:
+        return accelerator.get_state_dict(wrapped)
     from torch.distributed.fsdp import FullStateDictConfig, StateDictType
     from torch.distributed.fsdp import FullyShardedDataParallel as FSDP
 
