@@ -65,7 +65,7 @@ def test_checkpointing_keeps_losses_and_gradients_and_saves_activations(monkeypa
     assert grads1.keys() == grads0.keys() and len(grads0) > 100
     # Recomputation repeats the same kernels on the same inputs: bit-identical gradients on CPU.
     assert [n for n in grads0 if not torch.equal(grads0[n], grads1[n])] == []
-    assert saved1 < 0.6 * saved0, (saved1, saved0)
+    assert saved1 < 0.3 * saved0, (saved1, saved0)  # tiny model: 12% of the bytes
 
 
 def test_checkpointing_is_off_outside_training():
