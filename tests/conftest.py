@@ -54,3 +54,21 @@ def run_snakemake(workdir: Path, *args: str, config: dict | None = None, timeout
 def snakemake_run():
     """The `run_snakemake` helper as a fixture."""
     return run_snakemake
+
+
+@pytest.fixture(scope="session")
+def tiny_training_setup(tmp_path_factory):
+    """A tiny initial UniX (results/model/init layout) and fixture training data, shared by the training
+    test modules: (root, files) with the model under root/init."""
+    import pandas as pd
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from training_standin import make_fixture_data
+
+    from unix.model.initial import write_initial_model
+
+    root = tmp_path_factory.mktemp("unix-train")
+    files = make_fixture_data(root / "data", n=24, size=64)
+    texts = list(pd.read_parquet(files["reports"])["cleaned_text"]) + list(pd.read_parquet(files["gen_split"])["prompt"])
+    write_initial_model(root / "init", "tiny", {}, texts * 20, 300, seed=0)
+    return root, files

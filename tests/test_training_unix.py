@@ -14,24 +14,13 @@ from pathlib import Path
 import pytest
 import torch
 
-sys.path.insert(0, str(Path(__file__).parent))
-from training_standin import make_fixture_data  # noqa: E402
-
 GOLDEN = Path(__file__).parent / "golden" / "training_unix_tiny_losses.json"
 STEPS = 4
 
 
 @pytest.fixture(scope="module")
-def setup(tmp_path_factory):
-    import pandas as pd
-
-    from unix.model.initial import write_initial_model
-
-    root = tmp_path_factory.mktemp("unix-train")
-    files = make_fixture_data(root / "data", n=24, size=64)
-    texts = list(pd.read_parquet(files["reports"])["cleaned_text"]) + list(pd.read_parquet(files["gen_split"])["prompt"])
-    write_initial_model(root / "init", "tiny", {}, texts * 20, 300, seed=0)
-    return root, files
+def setup(tiny_training_setup):
+    return tiny_training_setup  # conftest.py, shared with test_training_fsdp.py
 
 
 def _spec(root: Path, files: dict, name: str, init: Path, out: Path, **kw) -> dict:

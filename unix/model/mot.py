@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 from unix.model.config import UniXConfig
 from unix.model.layers import BranchWeights, RMSNorm, RotaryEmbedding
@@ -132,6 +133,10 @@ class MoTDecoder(nn.Module):
         self.norm = RMSNorm(config.hidden_size, config.rms_eps)
         self.norm_gen = RMSNorm(config.hidden_size, config.rms_eps)
         self.rotary = RotaryEmbedding(config.head_dim, config.rope_theta)
+        # Training option (recipe activation_checkpointing): keep only each layer's inputs and recompute its
+        # activations in the backward pass. Non-reentrant checkpointing restores the RNG state and gives the
+        # same gradients; it is skipped when no graph is built (inference).
+        self.activation_checkpointing = False
 
     def forward(self, und_BLD: torch.Tensor | None = None, und_pos_BL: torch.Tensor | None = None,
                 und_valid_BL: torch.Tensor | None = None, und_block_BL: torch.Tensor | None = None,
@@ -153,7 +158,11 @@ class MoTDecoder(nn.Module):
         new_keys, new_values, gen_layer = [], [], None
         for i, layer in enumerate(self.layers):
             past = (cache.keys[i], cache.values[i]) if past_valid is not None else None
-            und_BLD, gen_BND, kv = layer(und_BLD, gen_BND, rope_und, rope_gen, mask, past)
+            if self.activation_checkpointing and self.training and torch.is_grad_enabled():
+                und_BLD, gen_BND, kv = checkpoint(layer, und_BLD, gen_BND, rope_und, rope_gen, mask, past,
+                                                  use_reentrant=False)
+            else:
+                und_BLD, gen_BND, kv = layer(und_BLD, gen_BND, rope_und, rope_gen, mask, past)
             if update_cache and kv is not None:
                 new_keys.append(kv[0] if past is None else torch.cat([past[0], kv[0]], dim=2))
                 new_values.append(kv[1] if past is None else torch.cat([past[1], kv[1]], dim=2))

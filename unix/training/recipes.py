@@ -100,6 +100,10 @@ class StageRecipe:
     group_by_length: bool = False
     """Batch samples of similar text length (``data.LengthGroupedSampler``) to cut padding; off: random
     micro-batches padded to their longest sample (upstream packs sequences instead)."""
+    activation_checkpointing: bool = False
+    """Recompute each decoder layer's and SigLIP layer's activations in the backward pass instead of keeping
+    them (``torch.utils.checkpoint``, non-reentrant): activation memory of one layer instead of all, for about
+    one more forward pass; losses and gradients are unchanged (tested)."""
 
     def __post_init__(self) -> None:
         def bad(key: str, why: str) -> ValueError:
@@ -133,6 +137,8 @@ class StageRecipe:
             raise bad("ce_weighting", "must be token or sqrt_span")
         if self.mixed_precision not in ("auto", "no", "bf16"):
             raise bad("mixed_precision", "must be auto, no or bf16")
+        if not isinstance(self.activation_checkpointing, bool):
+            raise bad("activation_checkpointing", "must be true or false")
         if self.task == "mixed" and self.mix_ratio <= 0:
             raise bad("mix_ratio", "must be > 0 for task mixed (understanding batches per generation batch)")
         self.betas = tuple(float(b) for b in self.betas)  # YAML gives a list

@@ -36,6 +36,7 @@ from torch import nn
 
 from unix.training.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from unix.training.data import IGNORE_INDEX
+from unix.training.fsdp import fsdp_on_cpu, full_parameters, full_state_dict, is_fsdp
 from unix.training.recipes import StageRecipe
 
 log = logging.getLogger(__name__)
@@ -87,6 +88,19 @@ def select_trainable(model: nn.Module, trainable: str) -> list[str]:
     if not names:
         raise ValueError(f"recipe trains the {trainable} branch but the model exposes no such parameters")
     return names
+
+
+def enable_activation_checkpointing(model: nn.Module) -> None:
+    """Recompute the activations of every decoder layer (``model.decoder.activation_checkpointing``) and
+    SigLIP layer (transformers' gradient checkpointing) in the backward pass, non-reentrant."""
+    decoder = getattr(model, "decoder", None)
+    if not hasattr(decoder, "activation_checkpointing"):
+        raise ValueError(f"activation_checkpointing: {type(model).__name__} has no MoT decoder to checkpoint; "
+                         "set training.<stage>.activation_checkpointing: false")
+    decoder.activation_checkpointing = True
+    vision = getattr(model, "vision", None)
+    if getattr(vision, "supports_gradient_checkpointing", False):  # transformers' SigLIP
+        vision.activation_checkpointing_enable({"use_reentrant": False})
 
 
 # ----------------------------------------------------------------------------------------------- losses
@@ -256,7 +270,10 @@ def build_accelerator(recipe: StageRecipe, cpu: bool | None = None):
         precision = "no" if cpu else "bf16"
     handlers = [DistributedDataParallelKwargs(find_unused_parameters=recipe.trainable == "both"
                                               or recipe.task == "mixed")]
-    return Accelerator(cpu=cpu, mixed_precision=precision, kwargs_handlers=handlers)
+    accelerator = Accelerator(cpu=cpu, mixed_precision=precision, kwargs_handlers=handlers)
+    if cpu and accelerator.num_processes > 1 and os.environ.get("ACCELERATE_USE_FSDP", "").lower() == "true":
+        fsdp_on_cpu(accelerator)
+    return accelerator
 
 
 def train(
@@ -298,6 +315,8 @@ def train(
     if recipe.latent_grid:
         model.extend_latent_positions(recipe.latent_grid)
     names = select_trainable(model, recipe.trainable)
+    if recipe.activation_checkpointing:
+        enable_activation_checkpointing(model)
     n_train = sum(p.numel() for p in model.parameters() if p.requires_grad)
     n_all = sum(p.numel() for p in model.parameters())
     log.info("%s: %d trainable tensors, %d of %d parameters (%.1f%%)", recipe.name, len(names), n_train, n_all,
@@ -312,6 +331,8 @@ def train(
     optimizer = torch.optim.AdamW(params, lr=recipe.lr, betas=recipe.betas, eps=recipe.eps,
                                   weight_decay=recipe.weight_decay)
     loss_module, optimizer = accelerator.prepare(loss_module, optimizer)
+    # accelerate clips FSDP gradients only when given exactly the wrapped model's parameters.
+    clip_params = list(loss_module.parameters()) if is_fsdp(accelerator) else params
     # Stepped once per optimizer step by us (accelerate's wrapper would step it once per process).
     scheduler = build_scheduler(optimizer.optimizer, warmup_steps=recipe.warmup_steps, total_steps=recipe.steps,
                                 min_lr_ratio=recipe.min_lr_ratio)
@@ -321,7 +342,8 @@ def train(
     ema = None
     if recipe.ema_decay > 0:
         gen_ids = _ids(accelerator.unwrap_model(loss_module).model.generation_parameters())
-        ema = GenerationEMA([p for p in params if id(p) in gen_ids], recipe.ema_decay)
+        ema = GenerationEMA([p for p in params if id(p) in gen_ids], recipe.ema_decay,
+                            full_parameters(accelerator, loss_module))
         accelerator.register_for_checkpointing(ema)
 
     streams: dict[str, Stream] = {}
@@ -409,7 +431,7 @@ def train(
                 counts[key] = counts.get(key, 0) + 1
         grad_norm = float("nan")
         if recipe.clip_grad_norm > 0:
-            grad_norm = float(accelerator.clip_grad_norm_(params, recipe.clip_grad_norm))
+            grad_norm = float(accelerator.clip_grad_norm_(clip_params, recipe.clip_grad_norm))
         lr = scheduler.get_last_lr()[0]
         optimizer.step()
         scheduler.step()
@@ -441,9 +463,9 @@ def train(
     if final_dir is not None:
         accelerator.wait_for_everyone()
         model_out = accelerator.unwrap_model(loss_module).model
-        if str(accelerator.distributed_type).endswith("FSDP"):
+        if is_fsdp(accelerator):
             # Sharded parameters: gather the full state dict (a collective) into a fresh CPU copy.
-            full = accelerator.get_state_dict(loss_module)
+            full = full_state_dict(accelerator, loss_module)
             if accelerator.is_main_process:
                 fresh = type(model_out)(model_out.config)
                 fresh.load_state_dict({k.removeprefix("model."): v for k, v in full.items()})
