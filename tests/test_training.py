@@ -181,3 +181,7 @@ def test_changed_recipe_does_not_resume_foreign_checkpoints(tmp_path):
     assert b.summary["resumed_from"] is None and b.summary["steps_this_run"] == 3
     _, c = run_standin(tmp_path / "d", tmp_path / "w", {**STAGE2, "steps": 3, "checkpoint_every": 3, "lr": 5e-3})
     assert c.summary["resumed_from"] and c.summary["steps_this_run"] == 0
+    # The run that resumed at the last step reports the throughput of the run that did the work.
+    assert c.summary["samples_per_s_this_run"] is None
+    assert c.summary["samples_per_s"] == b.summary["samples_per_s"] > 0
+    assert [a["steps"] for a in c.summary["steps_by_attempt"]] == [3]

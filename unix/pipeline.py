@@ -10,7 +10,8 @@ A workflow script is a thin adapter:
 
     run_step(snakemake, main)
 
-`run_step` sends logging to the rule's log file (and stderr), seeds the global RNGs from
+`run_step` sends logging to the rule's log file (and stderr; appended to, below one header per attempt,
+for rules that declare the `attempt` resource), seeds the global RNGs from
 `params.seed` when the rule has one, runs the step, and writes the provenance record of every
 output (see `unix.provenance`). An exception is logged with its traceback before it propagates, so
 the rule's log says why it failed.
@@ -27,11 +28,11 @@ from typing import Any, Callable
 log = logging.getLogger("unix")
 
 
-def setup_logging(log_path: str | None = None, level: int = logging.INFO) -> None:
-    """Log to stderr and, when given, to `log_path` (the rule's `log:` file)."""
+def setup_logging(log_path: str | None = None, level: int = logging.INFO, append: bool = False) -> None:
+    """Log to stderr and, when given, to `log_path` (the rule's `log:` file; kept and added to with `append`)."""
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
     if log_path:
-        handlers.append(logging.FileHandler(log_path, mode="w"))
+        handlers.append(logging.FileHandler(log_path, mode="a" if append else "w"))
     logging.basicConfig(
         level=level,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -55,6 +56,22 @@ def seed_everything(seed: int) -> None:
         torch.manual_seed(seed)
 
 
+def job_attempt(smk: Any) -> int | None:
+    """The job's attempt (1, then 2, ... for Snakemake's retries) where the rule declares the resource
+    `attempt=W.attempt` (rules whose retries resume, e.g. training); None otherwise."""
+    value = getattr(getattr(smk, "resources", None), "attempt", None)
+    return int(value) if value is not None else None
+
+
+def attempt_header(rule: str, attempt: int) -> str:
+    """The line that opens one attempt's part of a rule's log (the log keeps every attempt)."""
+    import os
+
+    job = os.environ.get("SLURM_JOB_ID")
+    where = f" (SLURM job {job} on {os.environ.get('SLURMD_NODENAME', '?')})" if job else ""
+    return f"===== rule {rule}: attempt {attempt}{where} ====="
+
+
 def run_step(smk: Any, main: Callable[[Any], dict | None]) -> None:
     """Run `main(smk)` as a Snakemake job: logging, seeding, timing and provenance.
 
@@ -62,7 +79,10 @@ def run_step(smk: Any, main: Callable[[Any], dict | None]) -> None:
     output's record.
     """
     log_path = smk.log[0] if len(smk.log) else None
-    setup_logging(log_path)
+    attempt = job_attempt(smk)
+    setup_logging(log_path, append=attempt is not None)
+    if attempt is not None:
+        log.info(attempt_header(smk.rule, attempt))
     seed = getattr(smk.params, "seed", None) if hasattr(smk, "params") else None
     if seed is not None:
         seed_everything(int(seed))
