@@ -17,6 +17,8 @@
 #   results/figures/{name}.png                       plot_<name> (loss_curves, per_pathology_fd, ...)
 # Every output has a provenance record beside it: <output>.prov.json (see unix/provenance).
 
+from pathlib import Path
+
 from snakemake.utils import min_version, validate
 
 min_version("9.0")
@@ -40,6 +42,13 @@ include: "rules/model.smk"
 include: "rules/training.smk"
 include: "rules/evaluation.smk"
 include: "rules/tables.smk"
+
+
+onerror:
+    # A job that failed for good at its SLURM time or memory limit: say which key of config `resources` raises it.
+    from unix.job_limits import report
+
+    report(log, config, Path(workflow.basedir) / "rules")
 
 
 rule all:

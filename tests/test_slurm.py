@@ -6,12 +6,15 @@ $XDG_CONFIG_HOME/snakemake as scripts/install-profile.sh installs; job states fr
 default, answered by slurmdbd + MariaDB), with one test-only flag: the first status check after 2 s instead of
 40 s. Training stage 1 asks for 2 of the node's count-only A100s; the node's CPU-only mode
 (UNIX_LAUNCH_CPU_PROCESSES=per_gpu) makes that `accelerate launch` with 2 CPU processes over gloo. While it
-runs, its SLURM job is cancelled with `scancel` right after its first complete checkpoint. The tests then read
-SLURM's own records (`sacct`, `scontrol show job`, the jobcomp log) and the Snakemake log:
+runs, its SLURM job is killed right after its first complete checkpoint with SIGTERM to all its processes
+(`scancel --signal=TERM --full`: what SLURM sends at a time limit; the job ends FAILED. A plain `scancel` ends it
+as "CANCELLED by <uid>" in sacct, a state snakemake-executor-plugin-slurm 2.8.0 does not recognise: Snakemake
+would wait forever, see README.md). The tests then read SLURM's own records (`sacct`, `scontrol show job`, the
+jobcomp log) and the Snakemake log:
 - every job of the run was submitted with sbatch, with the partition, GPU gres, time limit, memory and
   cores that config `resources:` gives its rule's family (training switched to A100 by one config edit, and
   Stage 1's own runtime and memory from `resources.stages.stage1`), and `sacct` holds every job's record;
-- the cancelled job was retried by Snakemake (`retries` of the profile), training resumed from the
+- the killed job was retried by Snakemake (`retries` of the profile), training resumed from the
   checkpoint instead of starting again, and the rule's log kept both attempts;
 - training ran as 2 processes under `accelerate launch`;
 - `unix audit --verify` passes on the results.
@@ -109,8 +112,8 @@ class SlurmRun:
     config: dict
     returncode: int
     log: str
-    cancelled_job: str | None
-    cancelled_at_step: int | None
+    killed_job: str | None
+    killed_at_step: int | None
     seconds: float
 
 
@@ -132,7 +135,7 @@ def _running_job_of(rule: str, workdir: Path) -> str | None:
 
 @pytest.fixture(scope="module")
 def slurm_run(slurm_cluster, tmp_path_factory) -> SlurmRun:
-    """Run the demo up to training stage 1 through `--profile slurm`; scancel training once, mid-way."""
+    """Run the demo up to training stage 1 through `--profile slurm`; kill training once, mid-way."""
     workdir = tmp_path_factory.mktemp("slurm-run")
     # The workdir is not the repository root (whose `slurm` link serves users), so the bare profile name
     # resolves through $XDG_CONFIG_HOME/snakemake/slurm, as scripts/install-profile.sh sets up.
@@ -155,24 +158,24 @@ def slurm_run(slurm_cluster, tmp_path_factory) -> SlurmRun:
     env = {**os.environ, "XDG_CONFIG_HOME": str(xdg), "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
     log_path = workdir.parent / f"{workdir.name}.snakemake.log"
     checkpoints = workdir / "results" / "train" / "stage1" / "checkpoints"
-    cancelled_job = cancelled_at = None
+    killed_job = killed_at = None
     start = time.monotonic()
     with open(log_path, "w") as log_fh:
         proc = subprocess.Popen(cmd, cwd=workdir, env=env, stdout=log_fh, stderr=subprocess.STDOUT)
         try:
-            while proc.poll() is None and cancelled_job is None:
+            while proc.poll() is None and killed_job is None:
                 steps = _complete_steps(checkpoints)
                 if steps:
                     jobid = _running_job_of(TRAIN_RULE, workdir)
                     if jobid:
-                        subprocess.run(["scancel", jobid], check=True)
-                        cancelled_job, cancelled_at = jobid, steps[-1]
+                        subprocess.run(["scancel", "--signal=TERM", "--full", jobid], check=True)
+                        killed_job, killed_at = jobid, steps[-1]
                 time.sleep(0.2)
             proc.wait(timeout=RUN_TIMEOUT_S + 60)
         finally:
             if proc.poll() is None:
                 proc.kill()
-    return SlurmRun(workdir, config, proc.returncode, log_path.read_text(), cancelled_job, cancelled_at,
+    return SlurmRun(workdir, config, proc.returncode, log_path.read_text(), killed_job, killed_at,
                     time.monotonic() - start)
 
 
@@ -223,34 +226,34 @@ def _slurm_minutes(minutes: int) -> str:
     return f"{days}-{text}" if days else text
 
 
-def test_cancelled_training_job_is_retried_and_resumes_from_its_checkpoint(slurm_run):
-    assert slurm_run.cancelled_job, (
-        f"{TRAIN_RULE} finished before its SLURM job could be cancelled after a checkpoint; raise "
+def test_killed_training_job_is_retried_and_resumes_from_its_checkpoint(slurm_run):
+    assert slurm_run.killed_job, (
+        f"{TRAIN_RULE} finished before its SLURM job could be killed after a checkpoint; raise "
         f"TRAIN_STEPS in this test.\n{slurm_run.log[-3000:]}")
     _assert_succeeded(slurm_run)
     records = jobcomp_records(slurm_run.workdir)
-    assert records[slurm_run.cancelled_job]["JobState"] == "CANCELLED"
+    assert records[slurm_run.killed_job]["JobState"] == "FAILED"
     train = [j for j in scontrol_jobs(slurm_run.workdir) if rule_of(j) == TRAIN_RULE]
     states = {j["JobId"]: j["JobState"] for j in train}
-    retried = [jid for jid, state in states.items() if int(jid) > int(slurm_run.cancelled_job)]
-    assert states[slurm_run.cancelled_job] == "CANCELLED" and retried, states
+    retried = [jid for jid, state in states.items() if int(jid) > int(slurm_run.killed_job)]
+    assert states[slurm_run.killed_job] == "FAILED" and retried, states
     assert all(states[jid] == "COMPLETED" for jid in retried), states
-    assert f"SLURM-job '{slurm_run.cancelled_job}' failed" in slurm_run.log
+    assert f"SLURM-job '{slurm_run.killed_job}' failed, SLURM status is: 'FAILED'" in slurm_run.log
     summary = json.loads((slurm_run.workdir / "results/train/stage1/summary.json").read_text())
     assert summary["resumed_from"], "the retried training started from scratch instead of its checkpoint"
     resumed_step = int(Path(summary["resumed_from"]).name.split("-")[1])
-    assert resumed_step >= slurm_run.cancelled_at_step
+    assert resumed_step >= slurm_run.killed_at_step
     assert summary["steps_this_run"] == TRAIN_STEPS - resumed_step < TRAIN_STEPS
-    assert sacct_jobs(slurm_run.workdir)[slurm_run.cancelled_job]["State"].startswith("CANCELLED")
+    assert sacct_jobs(slurm_run.workdir)[slurm_run.killed_job]["State"] == "FAILED"
     # The rule's log kept both attempts, each with its header and its launch command.
     train_log = (slurm_run.workdir / "results/logs/train_stage1/train_stage1.log").read_text()
     headers = re.findall(r"===== rule train_stage1: attempt (\d+) \(SLURM job (\d+) ", train_log)
-    assert headers == [("1", slurm_run.cancelled_job), ("2", retried[0])], headers
+    assert headers == [("1", slurm_run.killed_job), ("2", retried[0])], headers
     assert len(re.findall(r"^\$ .*accelerate", train_log, flags=re.M)) == 2
     assert f"resumed from {summary['resumed_from']}" in train_log
-    # The throughput of the steps the cancelled attempt did is carried in the checkpoint.
+    # The throughput of the steps the killed attempt did is carried in the checkpoint.
     assert summary["samples_per_s"] > 0 and summary["steps_by_attempt"][0]["steps"] == resumed_step
-    print(f"SLURM round trip with one scancel: {slurm_run.seconds:.0f} s")
+    print(f"SLURM round trip with one killed job: {slurm_run.seconds:.0f} s")
 
 
 def test_training_ran_two_cpu_processes_under_accelerate_launch(slurm_run):
