@@ -289,11 +289,12 @@ cmd_start() {
     *) die "node $NODE is '${state:-unknown}' after 30 s, not idle: $(tail -5 "$STATE/slurmd.log" 2>/dev/null) $(tail -5 "$STATE/slurmctld.log" 2>/dev/null)";;
   esac
   log "node $NODE $state (${SECONDS} s)"
-  timeout 60 srun -p cpu -N1 -n1 true || die "srun true failed on the started cluster: $(tail -5 "$STATE/slurmctld.log")"
+  local check="unix-local-check-$$-$RANDOM"
+  timeout 60 srun -p cpu -N1 -n1 -J "$check" true || die "srun true failed on the started cluster: $(tail -5 "$STATE/slurmctld.log")"
   if [ "$ACCOUNTING" = slurmdbd ]; then
     # The job just run must reach the database: then the plugin's sacct status checks will see every job.
     for i in $(seq 50); do
-      [ -n "$(timeout 5 sacct -n -X -P -o JobID -S now-1hour 2>/dev/null)" ] && break
+      [ -n "$(timeout 5 sacct -n -X -P -o JobID --name "$check" -S now-1hour 2>/dev/null)" ] && break
       [ "$i" = 50 ] && die "sacct shows no job after 'srun true' (slurmctld -> slurmdbd): $(grep -iE 'error|dbd' "$STATE/slurmctld.log" | tail -3)"
       sleep 0.2
     done

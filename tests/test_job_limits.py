@@ -44,7 +44,7 @@ def test_report_appends_the_reason_to_the_rule_log(tmp_path, monkeypatch):
     (tmp_path / "logs" / "s2.log").write_text("earlier attempts\n")
     log = tmp_path / "snakemake.log"
     log.write_text("Building DAG of jobs...\n" + _error("train_stage2", 7, "TIMEOUT", "logs/s2.log"))
-    messages = L.report(log, demo_config(), REPO / "rules")
+    messages = L.report([str(log)], demo_config(), REPO / "rules")  # `log` in onerror: a list of paths
     assert len(messages) == 1 and "resources.families.train.runtime" in messages[0]
     assert (tmp_path / "logs" / "s2.log").read_text() == "earlier attempts\n" + messages[0] + "\n"
     assert L.report(tmp_path / "absent.log", demo_config(), REPO / "rules") == []

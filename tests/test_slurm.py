@@ -84,13 +84,14 @@ def rule_of(job: dict[str, str]) -> str:
     return re.sub(r"_wildcards_.*$", "", job["Comment"].removeprefix("rule_"))
 
 
-def sacct_jobs(workdir: Path) -> dict[str, dict[str, str]]:
-    """SLURM accounting records (`sacct`, from slurmdbd) of the jobs submitted from `workdir`, by job id."""
+def sacct_jobs(run: "SlurmRun") -> dict[str, dict[str, str]]:
+    """SLURM accounting records (`sacct`, from slurmdbd) of the jobs of `run`, by job id. The database outlives
+    the cluster's restarts (which start job ids afresh), hence the start time."""
     fields = ["JobIDRaw", "State", "Partition", "Comment", "WorkDir", "Timelimit", "ReqTRES"]
-    out = subprocess.run(["sacct", "-X", "-n", "-P", "-S", "now-1day", "-o", ",".join(fields)],
+    out = subprocess.run(["sacct", "-X", "-n", "-P", "-S", run.started_at, "-o", ",".join(fields)],
                          capture_output=True, text=True, check=True).stdout
     rows = [dict(zip(fields, line.split("|"))) for line in out.splitlines() if line.strip()]
-    return {r["JobIDRaw"]: r for r in rows if r["WorkDir"] == str(workdir)}
+    return {r["JobIDRaw"]: r for r in rows if r["WorkDir"] == str(run.workdir)}
 
 
 def rule_families() -> dict[str, tuple[str, str | None]]:
@@ -115,6 +116,7 @@ class SlurmRun:
     killed_job: str | None
     killed_at_step: int | None
     seconds: float
+    started_at: str
 
 
 def _complete_steps(checkpoints: Path) -> list[int]:
@@ -159,7 +161,7 @@ def slurm_run(slurm_cluster, tmp_path_factory) -> SlurmRun:
     log_path = workdir.parent / f"{workdir.name}.snakemake.log"
     checkpoints = workdir / "results" / "train" / "stage1" / "checkpoints"
     killed_job = killed_at = None
-    start = time.monotonic()
+    start, started_at = time.monotonic(), time.strftime("%Y-%m-%dT%H:%M:%S")
     with open(log_path, "w") as log_fh:
         proc = subprocess.Popen(cmd, cwd=workdir, env=env, stdout=log_fh, stderr=subprocess.STDOUT)
         try:
@@ -176,7 +178,7 @@ def slurm_run(slurm_cluster, tmp_path_factory) -> SlurmRun:
             if proc.poll() is None:
                 proc.kill()
     return SlurmRun(workdir, config, proc.returncode, log_path.read_text(), killed_job, killed_at,
-                    time.monotonic() - start)
+                    time.monotonic() - start, started_at)
 
 
 def _assert_succeeded(run: SlurmRun) -> None:
@@ -194,7 +196,7 @@ def test_every_job_went_through_sbatch_with_its_family_resources(slurm_run):
     ran_rules = set(re.findall(r"^rule (\w+):", slurm_run.log, flags=re.M))
     assert ran_rules and ran_rules <= submitted_rules, (ran_rules, submitted_rules)
     assert {"make_demo_data", "prepare_images", "init_model", TRAIN_RULE} <= submitted_rules
-    accounting = sacct_jobs(slurm_run.workdir)
+    accounting = sacct_jobs(slurm_run)
     assert {j["JobId"] for j in jobs} == set(accounting), "sacct (slurmdbd) lacks jobs that slurmctld ran"
     for job in jobs:
         rule = rule_of(job)
@@ -244,7 +246,7 @@ def test_killed_training_job_is_retried_and_resumes_from_its_checkpoint(slurm_ru
     resumed_step = int(Path(summary["resumed_from"]).name.split("-")[1])
     assert resumed_step >= slurm_run.killed_at_step
     assert summary["steps_this_run"] == TRAIN_STEPS - resumed_step < TRAIN_STEPS
-    assert sacct_jobs(slurm_run.workdir)[slurm_run.killed_job]["State"] == "FAILED"
+    assert sacct_jobs(slurm_run)[slurm_run.killed_job]["State"] == "FAILED"
     # The rule's log kept both attempts, each with its header and its launch command.
     train_log = (slurm_run.workdir / "results/logs/train_stage1/train_stage1.log").read_text()
     headers = re.findall(r"===== rule train_stage1: attempt (\d+) \(SLURM job (\d+) ", train_log)

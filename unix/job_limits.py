@@ -73,13 +73,17 @@ def explain_failures(log_text: str, config: dict[str, Any], rules_dir: str | Pat
     return messages
 
 
-def report(log_path: str | Path | None, config: dict[str, Any], rules_dir: str | Path) -> list[str]:
-    """The ``onerror`` handler: explain limit failures on stderr and in each failed rule's log."""
+def report(log_paths: str | Path | list | None, config: dict[str, Any], rules_dir: str | Path) -> list[str]:
+    """The ``onerror`` handler: explain limit failures on stderr and in each failed rule's log.
+
+    `log_paths`: Snakemake's log file(s) (``log`` in ``onerror``: a list in Snakemake 9)."""
     import sys
 
-    if not log_path or not Path(log_path).is_file():
+    paths = [log_paths] if isinstance(log_paths, (str, Path)) else list(log_paths or [])
+    text = "".join(Path(p).read_text(errors="replace") for p in paths if p and Path(p).is_file())
+    if not text:
         return []
-    explained = explain_failures(Path(log_path).read_text(errors="replace"), config, rules_dir)
+    explained = explain_failures(text, config, rules_dir)
     for message, rule_log in explained:
         print(message, file=sys.stderr)
         if rule_log and Path(rule_log).parent.is_dir():
