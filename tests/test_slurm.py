@@ -64,11 +64,11 @@ def slurm_cluster():
     assert proc.returncode == 0, f"scripts/slurm-local.sh stop failed: {proc.stderr}"
 
 
-def scontrol_jobs(workdir: Path) -> list[dict[str, str]]:
-    """`scontrol show job` records (one dict per SLURM job) of the jobs submitted from `workdir`."""
+def scontrol_jobs(run: "SlurmRun") -> list[dict[str, str]]:
+    """`scontrol show job` records (one dict per SLURM job) of the jobs of `run` (its workdir, since its start)."""
     out = subprocess.run(["scontrol", "show", "job", "-o"], capture_output=True, text=True, check=True).stdout
     jobs = [dict(re.findall(r"(\w+)=(\S*)", line)) for line in out.splitlines() if line.strip()]
-    return [j for j in jobs if j.get("WorkDir") == str(workdir)]
+    return [j for j in jobs if j.get("WorkDir") == str(run.workdir) and j.get("SubmitTime", "") >= run.started_at]
 
 
 def jobcomp_records(workdir: Path) -> dict[str, dict[str, str]]:
@@ -189,7 +189,7 @@ def test_every_job_went_through_sbatch_with_its_family_resources(slurm_run):
     from unix import workflow as W
 
     _assert_succeeded(slurm_run)
-    jobs = scontrol_jobs(slurm_run.workdir)
+    jobs = scontrol_jobs(slurm_run)
     families = rule_families()
     submitted_rules = {rule_of(j) for j in jobs}
     # Every non-local job in Snakemake's log has a SLURM job: nothing ran outside sbatch.
@@ -235,7 +235,7 @@ def test_killed_training_job_is_retried_and_resumes_from_its_checkpoint(slurm_ru
     _assert_succeeded(slurm_run)
     records = jobcomp_records(slurm_run.workdir)
     assert records[slurm_run.killed_job]["JobState"] == "FAILED"
-    train = [j for j in scontrol_jobs(slurm_run.workdir) if rule_of(j) == TRAIN_RULE]
+    train = [j for j in scontrol_jobs(slurm_run) if rule_of(j) == TRAIN_RULE]
     states = {j["JobId"]: j["JobState"] for j in train}
     retried = [jid for jid, state in states.items() if int(jid) > int(slurm_run.killed_job)]
     assert states[slurm_run.killed_job] == "FAILED" and retried, states
