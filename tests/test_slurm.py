@@ -20,7 +20,9 @@ jobcomp log) and the Snakemake log:
 - `unix audit --verify` passes on the results.
 
 Needs root and a Debian package mirror (the fixture installs and starts SLURM); where SLURM cannot start,
-the tests fail with the reason. About 5 minutes on 2 cores.
+the tests fail with the reason. About 7 minutes on 2 busy cores (installing and starting SLURM with
+accounting: about 10 s and 7 s on an idle machine), much of it the plugin's status-check back-off (10 s more
+after every check that finds no job finished).
 """
 
 from __future__ import annotations
