@@ -265,7 +265,8 @@ def _noise_generator(recipe: StageRecipe, step: int, micro: int, rank: int) -> t
 
 def build_accelerator(recipe: StageRecipe, cpu: bool | None = None):
     """An Accelerator for `recipe`: bf16 autocast on GPU unless disabled; unused-parameter detection for
-    DDP when both branches train (a generation micro-batch leaves the vision encoder unused)."""
+    DDP when both branches train (a generation micro-batch leaves the vision encoder unused) and when a
+    generation recipe has no REPA loss (stage 3: the REPA projector of the generation branch gets no gradient)."""
     from accelerate import Accelerator
     from accelerate.utils import DistributedDataParallelKwargs
 
@@ -274,8 +275,9 @@ def build_accelerator(recipe: StageRecipe, cpu: bool | None = None):
     precision = recipe.mixed_precision
     if precision == "auto":
         precision = "no" if cpu else "bf16"
-    handlers = [DistributedDataParallelKwargs(find_unused_parameters=recipe.trainable == "both"
-                                              or recipe.task == "mixed")]
+    unused = (recipe.trainable == "both" or recipe.task == "mixed"
+              or (recipe.uses_generation_data and recipe.repa_weight == 0))
+    handlers = [DistributedDataParallelKwargs(find_unused_parameters=unused)]
     return Accelerator(cpu=cpu, mixed_precision=precision, kwargs_handlers=handlers)
 
 
