@@ -28,6 +28,8 @@
 # Table 2 uses UniX's test_data.json when evaluation.understanding_test_set is set, else our split (its
 # test_set column says which).
 
+from pathlib import Path
+
 from snakemake.utils import min_version, validate
 
 min_version("9.0")
@@ -51,6 +53,13 @@ include: "rules/model.smk"
 include: "rules/training.smk"
 include: "rules/evaluation.smk"
 include: "rules/tables.smk"
+
+
+onerror:
+    # A job that failed for good at its SLURM time or memory limit: say which key of config `resources` raises it.
+    from unix.job_limits import report
+
+    report(log, config, Path(workflow.basedir) / "rules")
 
 
 rule all:

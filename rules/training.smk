@@ -1,6 +1,8 @@
 # training stage rules: the three stages of the paper (section 3.4) and the Table-5 ablation (5.2).
 # Each stage starts from the previous stage's final weights (Stage 2: see training.generation_init). Checkpoints under <run>/checkpoints/ are not
 # declared outputs, so the retry of a failed or timed-out job resumes from them (unix/training/paths.py).
+# Resources: the train family with each stage's own `resources.stages.<stage>` values; `attempt` makes the log
+# keep every attempt, one header each (unix.pipeline.run_step).
 from unix.training import paths as TP
 from unix.training.recipes import ablation_variants
 from unix.training.plan import check_stages_fit
@@ -21,7 +23,8 @@ rule train_stage1:
     params:
         **TP.rule_params(config, "stage1"),
     resources:
-        **W.resources(config, "train"),
+        **W.resources(config, "train", "stage1"),
+        attempt=W.attempt,
     conda:
         "../envs/model.yaml"
     script:
@@ -41,7 +44,8 @@ rule train_stage2:
     params:
         **TP.rule_params(config, "stage2"),
     resources:
-        **W.resources(config, "train"),
+        **W.resources(config, "train", "stage2"),
+        attempt=W.attempt,
     conda:
         "../envs/model.yaml"
     script:
@@ -61,7 +65,8 @@ rule train_stage3:
     params:
         **TP.rule_params(config, "stage3"),
     resources:
-        **W.resources(config, "train"),
+        **W.resources(config, "train", "stage3"),
+        attempt=W.attempt,
     conda:
         "../envs/model.yaml"
     script:
@@ -86,7 +91,8 @@ rule train_ablation:
         accelerate_config=config["training"]["accelerate_config"],
         seed=config["seed"],
     resources:
-        **W.resources(config, "train"),
+        **W.resources(config, "train", "ablation"),
+        attempt=W.attempt,
     conda:
         "../envs/model.yaml"
     script:

@@ -245,6 +245,16 @@ def test_changed_external_weights_are_stale(wd):
     assert _audit(wd, "--verify").returncode == 1
 
 
+def test_verify_fails_when_a_recorded_file_is_missing(wd):
+    split = wd / "results/data/understanding/split.csv"
+    split.unlink()
+    proc = _audit(wd, "--verify")
+    assert proc.returncode == 1, proc.stdout
+    assert "MISSING  results/data/understanding/split.csv (output in" in proc.stdout
+    assert "FAILED" in proc.stdout and "OK" not in proc.stdout.splitlines()[-1]
+    assert not A.verify(wd)["ok"]
+
+
 def test_verify_lists_files_without_a_record(wd):
     (wd / "results" / "stray.txt").write_text("?")
     report = A.verify(wd)

@@ -96,3 +96,20 @@ def test_cli_runs_the_target_in_one_process_on_cpu(tmp_path):
                            "a", "b"], capture_output=True, text=True, env=env, timeout=60, check=True)
     assert "ran ['a', 'b']" in proc.stdout
     assert "1 process on the CPU" in proc.stderr
+
+
+def test_count_only_gpus_run_one_cpu_process_each_where_the_node_asks(monkeypatch):
+    """A test node's GPUs that CUDA cannot open: one CPU process by default; with UNIX_LAUNCH_CPU_PROCESSES=
+    per_gpu (set by scripts/slurm-local.sh's TaskProlog) `accelerate launch` with one CPU process per GPU."""
+    from unix.launch import CPU_PROCESSES_ENV
+
+    alloc = detect_allocation({"CUDA_VISIBLE_DEVICES": "0,1", "SLURM_GPUS_ON_NODE": "2"}, cuda_devices=0)
+    monkeypatch.delenv(CPU_PROCESSES_ENV, raising=False)
+    assert accelerate_launch_command("", allocation=alloc) == [sys.executable]
+    monkeypatch.setenv(CPU_PROCESSES_ENV, "per_gpu")
+    args = parse_accelerate(accelerate_launch_command("", allocation=alloc))
+    assert (args.num_processes, args.num_machines, args.machine_rank) == (2, 1, 0)
+    assert accelerate_launch_command("", allocation=detect_allocation({}, cuda_devices=0)) == [sys.executable]
+    monkeypatch.setenv(CPU_PROCESSES_ENV, "2")
+    with pytest.raises(ValueError, match="per_gpu"):
+        accelerate_launch_command("", allocation=alloc)

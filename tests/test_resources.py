@@ -57,9 +57,34 @@ def test_every_rule_declares_a_resource_family():
     for smk in sorted((REPO / "rules").glob("*.smk")):
         for block in re.split(r"^(?=[ \t]*rule \w+:)", smk.read_text(), flags=re.M)[1:]:
             name = re.match(r"\s*rule (\w+):", block).group(1)
-            family = re.search(r"\*\*W\.resources\(config, \"(\w+)\"\)", block)
+            family = re.search(r"\*\*W\.resources\(config, \"(\w+)\"[,)]", block)
             local = re.search(r"^\s+localrule:\s*True", block, re.M)
             if local or not re.search(r"^\s+(script|shell|run|wrapper):", block, re.M):
                 continue  # target rules (input only) and local rules run on the submitting host
             assert family, f"rule {name} in {smk.name} has no `resources: **W.resources(config, ...)`"
             assert family.group(1) in W.RESOURCE_FAMILIES, f"rule {name}: unknown family {family.group(1)}"
+
+
+def test_each_training_stage_may_override_the_train_family():
+    config = demo_config(resources={"families": {"train": {"gpu_model": "a100"}},
+                                    "stages": {"stage1": {"runtime": 600, "gpus": 4, "mem_mb": 200000},
+                                               "stage3": {"runtime": 4320, "nodes": 2}}})
+    validate_config(config)
+    s1, s2, s3 = (W.resources(config, "train", s) for s in ("stage1", "stage2", "stage3"))
+    assert (s1["runtime"], s1["gres"], s1["mem_mb"]) == (600, "gpu:a100:4", 200000)
+    assert s2 == W.resources(config, "train") == W.resources(config, "train", "ablation")  # the family's
+    assert (s3["runtime"], s3["nodes"], s3["gres"], s3["mem_mb"]) == (4320, 2, "gpu:a100:8", 480000)
+    spec, keys = W.family_spec(config, "train", "stage1")
+    assert keys["runtime"] == "resources.stages.stage1.runtime" and keys["cpus"] == "resources.families.train.cpus"
+    with pytest.raises(ValueError, match="stage1, stage2, stage3, ablation"):
+        W.resources(config, "train", "stage4")
+    with pytest.raises(ConfigError, match=r"resources.stages.stage2"):
+        validate_config(demo_config(resources={"stages": {"stage2": {"runtme": 60}}}))
+
+
+def test_training_rules_use_their_stage_resources_and_record_the_attempt():
+    text = (REPO / "rules" / "training.smk").read_text()
+    for rule, stage in (("train_stage1", "stage1"), ("train_stage2", "stage2"), ("train_stage3", "stage3"),
+                        ("train_ablation", "ablation")):
+        block = re.search(rf"rule {rule}:(.*?)(?=^rule |\Z)", text, re.S | re.M).group(1)
+        assert f'**W.resources(config, "train", "{stage}")' in block and "attempt=W.attempt" in block, rule

@@ -181,3 +181,20 @@ def test_changed_recipe_does_not_resume_foreign_checkpoints(tmp_path):
     assert b.summary["resumed_from"] is None and b.summary["steps_this_run"] == 3
     _, c = run_standin(tmp_path / "d", tmp_path / "w", {**STAGE2, "steps": 3, "checkpoint_every": 3, "lr": 5e-3})
     assert c.summary["resumed_from"] and c.summary["steps_this_run"] == 0
+    # The run that resumed at the last step reports the throughput of the run that did the work.
+    assert c.summary["samples_per_s_this_run"] is None
+    assert c.summary["samples_per_s"] == b.summary["samples_per_s"] > 0
+    assert [a["steps"] for a in c.summary["steps_by_attempt"]] == [3]
+
+
+def test_ddp_detects_unused_parameters_where_a_branch_or_the_repa_head_gets_no_gradient():
+    """Stage 3 (REPA weight 0) under DDP failed with "parameters that were not used in producing loss" when
+    training ran as 8 processes through the local SLURM; stages 1 and 2 keep DDP's faster default."""
+    from conftest import demo_config
+    from unix.training.recipes import recipe_from_config
+    from unix.training.trainer import build_accelerator
+
+    config = demo_config()
+    found = {name: build_accelerator(recipe_from_config(config, name), cpu=True).ddp_handler.find_unused_parameters
+             for name in ("stage1", "stage2", "stage3", "joint_mixed")}
+    assert found == {"stage1": False, "stage2": False, "stage3": True, "joint_mixed": True}

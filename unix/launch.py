@@ -6,7 +6,11 @@ a number written in a file, so the same rule runs on 1, 2 or 8 GPUs:
 * GPUs per node: ``CUDA_VISIBLE_DEVICES`` (set by SLURM for a ``--gres``/``--gpus`` job, or by the user on
   a workstation), else ``SLURM_GPUS_ON_NODE``, else ``torch.cuda.device_count()``; capped by the GPUs
   CUDA can actually open, so an allocation of GPUs without a driver (a test cluster) runs on the CPU.
-* No usable GPU: one plain Python process (the training code's ``Accelerator`` runs on the CPU).
+* No usable GPU: one plain Python process (the training code's ``Accelerator`` runs on the CPU). Where the
+  environment sets ``UNIX_LAUNCH_CPU_PROCESSES=per_gpu`` (the local test SLURM of scripts/slurm-local.sh does,
+  for its count-only GPUs), an allocation of N GPUs that CUDA cannot open runs ``accelerate launch`` with N
+  CPU processes instead (torch.distributed over gloo), so a test cluster exercises the launch path of a
+  multi-GPU job.
 * Nodes: ``SLURM_NNODES``. With more than one node, the command is an ``srun`` step that starts one
   ``accelerate launch`` per node, each with its ``--machine_rank`` from ``SLURM_NODEID``, all meeting at the
   first host of ``SLURM_JOB_NODELIST`` (``--main_process_ip``). Multi-node launch is built and unit-tested
@@ -27,7 +31,7 @@ import os
 import re
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -36,6 +40,8 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_ACCELERATE_CONFIG = "profiles/accelerate/ddp.yaml"
 DEFAULT_MAIN_PROCESS_PORT = 29500
 MIXED_PRECISION = ("no", "fp16", "bf16")
+CPU_PROCESSES_ENV = "UNIX_LAUNCH_CPU_PROCESSES"
+"""Environment variable: ``per_gpu`` runs one CPU process per allocated GPU that CUDA cannot open."""
 
 
 @dataclass(frozen=True)
@@ -134,6 +140,10 @@ def accelerate_launch_command(accelerate_config: str = "", *, mixed_precision: s
     if mixed_precision is not None and mixed_precision not in MIXED_PRECISION:
         raise ValueError(f"mixed_precision={mixed_precision!r}; use one of {', '.join(MIXED_PRECISION)}")
     alloc = allocation if allocation is not None else detect_allocation()
+    if alloc.gpus_per_node == 0 and alloc.gpus_allocated and cpu_processes_per_gpu():
+        log.info("launch: the allocation has %d GPU(s) (%s) that CUDA cannot open and %s=per_gpu: "
+                 "one CPU process per GPU (gloo)", alloc.gpus_allocated, alloc.source, CPU_PROCESSES_ENV)
+        alloc = replace(alloc, gpus_per_node=alloc.gpus_allocated)
     if alloc.gpus_per_node == 0:
         if alloc.gpus_allocated:
             log.warning("the allocation has %d GPU(s) (%s) but CUDA can open none: running one CPU process",
@@ -158,6 +168,14 @@ def accelerate_launch_command(accelerate_config: str = "", *, mixed_precision: s
     quoted = " ".join(_shell_quote(c) for c in cmd)
     return ["srun", "--overlap", f"--nodes={alloc.num_nodes}", "--ntasks-per-node=1", "--kill-on-bad-exit=1",
             "bash", "-c", f'exec {quoted} --machine_rank "$SLURM_NODEID" "$@"', "unix-launch"]
+
+
+def cpu_processes_per_gpu(env: Mapping[str, str] | None = None) -> bool:
+    """True where the environment asks for one CPU process per allocated GPU (see the module docstring)."""
+    value = (os.environ if env is None else env).get(CPU_PROCESSES_ENV, "")
+    if value not in ("", "per_gpu"):
+        raise ValueError(f"{CPU_PROCESSES_ENV}={value!r}; set it to per_gpu or leave it unset")
+    return value == "per_gpu"
 
 
 def _shell_quote(arg: str) -> str:

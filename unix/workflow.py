@@ -122,31 +122,59 @@ def weight_path(config: dict[str, Any], name: str) -> str:
 
 # Rule families, each with its own cluster resources in config `resources.families`.
 RESOURCE_FAMILIES = ("cpu", "train", "infer")
+# Training jobs that may override the train family's resources (config `resources.stages.<name>`).
+TRAINING_STAGES = ("stage1", "stage2", "stage3", "ablation")
 
 
-def resources(config: dict[str, Any], family: str) -> dict[str, str | int]:
-    """Snakemake `resources:` of a rule of `family` (cpu | train | infer), from config `resources`.
+def attempt(wildcards: Any, attempt: int) -> int:
+    """Resource `attempt=W.attempt` of a rule: Snakemake's attempt number (1, 2, ... on retries), which
+    `unix.pipeline.run_step` writes as a header into the rule's log, keeping earlier attempts' lines."""
+    return attempt
 
-    The keys are those of snakemake-executor-plugin-slurm: `slurm_partition`, `slurm_account`,
-    `runtime` (minutes), `mem_mb`, `cpus_per_task`, and for GPU families either `gres`
-    ("gpu:<model>:<count>", the default) or `gpu` + `gpu_model` (sbatch --gpus), plus `nodes`,
-    `constraint` and `slurm_extra` when set. Rules write `resources: **W.resources(config, "train")`.
-    The local executor ignores partitions and GPU requests, so the same rules run on a workstation.
-    """
+
+def family_spec(config: dict[str, Any], family: str, stage: str | None = None) -> tuple[dict[str, Any], dict[str, str]]:
+    """The resource values of `family` (for the train family: with `resources.stages.<stage>` on top), and
+    for each value the config key it comes from (what to edit to change it)."""
     section = config["resources"]
     if family not in section["families"]:
         raise ValueError(
             f"unknown resource family {family!r}; config resources.families has {sorted(section['families'])}. "
             f"Use one of {', '.join(RESOURCE_FAMILIES)} in the rule's `resources: **W.resources(config, ...)`."
         )
-    spec = section["families"][family]
+    spec = dict(section["families"][family])
+    keys = {k: f"resources.families.{family}.{k}" for k in spec}
+    if stage is not None:
+        if family != "train" or stage not in TRAINING_STAGES:
+            raise ValueError(f"resources for stage {stage!r} of family {family!r}: per-stage resources exist for "
+                             f"the train family and stages {', '.join(TRAINING_STAGES)} (config resources.stages)")
+        override = (section.get("stages") or {}).get(stage) or {}
+        spec.update(override)
+        keys.update({k: f"resources.stages.{stage}.{k}" for k in override})
+    return spec, keys
+
+
+def resources(config: dict[str, Any], family: str, stage: str | None = None) -> dict[str, str | int]:
+    """Snakemake `resources:` of a rule of `family` (cpu | train | infer), from config `resources`; a training
+    rule names its `stage` (stage1 | stage2 | stage3 | ablation), whose `resources.stages.<stage>` values
+    (runtime, gpus, mem_mb, ...) replace the train family's.
+
+    The keys are those of snakemake-executor-plugin-slurm: `slurm_partition`, `slurm_account`,
+    `runtime` (minutes), `mem_mb`, `cpus_per_task`, and for GPU families either `gres`
+    ("gpu:<model>:<count>", the default) or `gpu` + `gpu_model` (sbatch --gpus), plus `nodes`,
+    `constraint` and `slurm_extra` when set. Rules write `resources: **W.resources(config, "cpu")` or
+    `**W.resources(config, "train", "stage1")`.
+    The local executor ignores partitions and GPU requests, so the same rules run on a workstation.
+    """
+    section = config["resources"]
+    spec, _ = family_spec(config, family, stage)
     gpus, model = spec["gpus"], spec["gpu_model"]
     partition_key = model if gpus > 0 and model else ("gpu" if gpus > 0 else "cpu")
     partition = spec["partition"] or section["partitions"].get(partition_key, "")
     if not partition:
+        where = f"resources.stages.{stage}" if stage else f"resources.families.{family}"
         raise ValueError(
-            f"config resources.families.{family}: no partition for {partition_key!r}; set "
-            f"resources.families.{family}.partition or add `{partition_key}: <partition>` to resources.partitions."
+            f"config {where}: no partition for {partition_key!r}; set "
+            f"{where}.partition or add `{partition_key}: <partition>` to resources.partitions."
         )
     out: dict[str, str | int] = {
         "slurm_partition": partition,

@@ -3,7 +3,8 @@
     unix audit results/tables/table3.csv            # the tree down to the raw MIMIC files, models, LLM calls
     unix audit results/tables/table3.csv --json     # the same tree as JSON
     unix audit results/tables/table3.csv --row unix-512   # only the inputs behind one row
-    unix audit --verify                             # re-hash every recorded file; exit 1 on a mismatch
+    unix audit --verify                             # re-hash every recorded file; exit 1 on a mismatch or
+                                                    # a recorded file that is missing
 
 Run it from the workflow's directory (or pass `--directory`): record paths are relative to it, and the
 current config is read from `<directory>/config.yaml` (or `--config`).
@@ -484,8 +485,9 @@ def verify(directory: str | Path = ".", results: str = "results") -> dict[str, A
     """Re-hash every file that any record under `results/` names (outputs and inputs).
 
     Returns {"checked": n, "mismatches": [...], "missing": [...], "unreadable": [...],
-    "unrecorded": [...], "ok": bool}; `ok` is False on any hash mismatch or unreadable record.
-    Missing files are listed but do not fail (Snakemake deletes `temp()` outputs after use).
+    "unrecorded": [...], "ok": bool}; `ok` is False on any hash mismatch, missing file or unreadable record.
+    A recorded file that is gone fails too: the records no longer describe the results (the workflow has no
+    `temp()` outputs; one that adds them must leave them out of the records).
     """
     directory = Path(directory)
     root = directory / results
@@ -532,7 +534,7 @@ def verify(directory: str | Path = ".", results: str = "results") -> dict[str, A
         "missing": missing,
         "unreadable": unreadable,
         "unrecorded": unrecorded,
-        "ok": not mismatches and not unreadable,
+        "ok": not mismatches and not missing and not unreadable,
     }
 
 
@@ -544,7 +546,7 @@ def render_verify(report: dict[str, Any]) -> str:
         lines.append(f"MISMATCH {m['path']} {what} (record {m['record']}: "
                      f"{_short(m['recorded'])}, now {_short(m['current'])})")
     for m in report["missing"]:
-        lines.append(f"missing  {m['path']} ({m['role']} in {m['record']})")
+        lines.append(f"MISSING  {m['path']} ({m['role']} in {m['record']})")
     for u in report["unreadable"]:
         lines.append(f"UNREADABLE record {u['record']}: {u['error']}")
     by_dir: dict[str, list[str]] = {}
@@ -555,8 +557,9 @@ def render_verify(report: dict[str, Any]) -> str:
             lines.append(f"no record {d}/ ({len(files)} files; not workflow outputs, e.g. caches or checkpoints)")
         else:
             lines.extend(f"no record {u}" for u in files)
-    lines.append("OK: every recorded hash matches" if report["ok"] else
-                 "FAILED: some files differ from their records; rerun the workflow or restore the files")
+    lines.append("OK: every recorded file exists and its hash matches" if report["ok"] else
+                 "FAILED: some recorded files are missing or differ from their records; rerun the workflow "
+                 "(snakemake remakes missing outputs) or restore the files")
     return "\n".join(lines)
 
 
@@ -567,7 +570,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of `unix audit`."""
     parser.add_argument("path", nargs="?", help="a file under results/ (e.g. results/tables/table3.csv)")
     parser.add_argument("--verify", action="store_true",
-                        help="re-hash every file named in any record under results/; exit 1 on a mismatch")
+                        help="re-hash every file named in any record under results/; exit 1 on a mismatch "
+                             "or a missing file")
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")
     parser.add_argument("--directory", "-d", default=".", help="the workflow directory (default: .)")
     parser.add_argument("--config", default=None,

@@ -150,22 +150,42 @@ class LossModule(nn.Module):
 # ------------------------------------------------------------------------------------------ state/data
 @dataclass
 class TrainState:
-    """Progress saved in every checkpoint: optimizer steps done and each data stream's position."""
+    """Progress saved in every checkpoint: optimizer steps done, each data stream's position, and the
+    throughput of the attempts (job runs) that did those steps, so that a retry that resumes at the last
+    step still reports how fast the work went."""
 
     step: int = 0
     epochs: dict[str, int] = field(default_factory=dict)
     batches: dict[str, int] = field(default_factory=dict)
     micro: dict[str, int] = field(default_factory=dict)
+    attempts: list[dict[str, Any]] = field(default_factory=list)
+    """One entry per run that trained steps kept in this state: start_step, steps, samples, step_time_s,
+    data_wait_s, slurm_job."""
 
     def state_dict(self) -> dict[str, Any]:
         return {"step": self.step, "epochs": dict(self.epochs), "batches": dict(self.batches),
-                "micro": dict(self.micro)}
+                "micro": dict(self.micro), "attempts": [dict(a) for a in self.attempts]}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.step = int(state["step"])
         self.epochs = dict(state["epochs"])
         self.batches = dict(state["batches"])
         self.micro = dict(state.get("micro", {}))
+        self.attempts = [dict(a) for a in state.get("attempts", [])]
+
+    def begin_attempt(self) -> dict[str, Any]:
+        """Start this run's throughput entry (it is saved with the next checkpoint)."""
+        entry = {"start_step": self.step, "steps": 0, "samples": 0, "step_time_s": 0.0, "data_wait_s": 0.0,
+                 "slurm_job": os.environ.get("SLURM_JOB_ID")}
+        self.attempts.append(entry)
+        return entry
+
+
+def throughput(attempts: list[dict[str, Any]]) -> dict[str, Any]:
+    """samples/s and data-wait share over every step of `attempts` (None when no step was timed)."""
+    time_s = sum(a["step_time_s"] for a in attempts)
+    return {"samples_per_s": sum(a["samples"] for a in attempts) / time_s if time_s > 0 else None,
+            "data_wait_share": sum(a["data_wait_s"] for a in attempts) / time_s if time_s > 0 else None}
 
 
 class Stream:
@@ -259,7 +279,8 @@ def _noise_generator(recipe: StageRecipe, step: int, micro: int, rank: int) -> t
 
 def build_accelerator(recipe: StageRecipe, cpu: bool | None = None):
     """An Accelerator for `recipe`: bf16 autocast on GPU unless disabled; unused-parameter detection for
-    DDP when both branches train (a generation micro-batch leaves the vision encoder unused)."""
+    DDP when both branches train (a generation micro-batch leaves the vision encoder unused) and when a
+    generation recipe has no REPA loss (stage 3: the REPA projector of the generation branch gets no gradient)."""
     from accelerate import Accelerator
     from accelerate.utils import DistributedDataParallelKwargs
 
@@ -268,8 +289,9 @@ def build_accelerator(recipe: StageRecipe, cpu: bool | None = None):
     precision = recipe.mixed_precision
     if precision == "auto":
         precision = "no" if cpu else "bf16"
-    handlers = [DistributedDataParallelKwargs(find_unused_parameters=recipe.trainable == "both"
-                                              or recipe.task == "mixed")]
+    unused = (recipe.trainable == "both" or recipe.task == "mixed"
+              or (recipe.uses_generation_data and recipe.repa_weight == 0))
+    handlers = [DistributedDataParallelKwargs(find_unused_parameters=unused)]
     accelerator = Accelerator(cpu=cpu, mixed_precision=precision, kwargs_handlers=handlers)
     if cpu and accelerator.num_processes > 1 and os.environ.get("ACCELERATE_USE_FSDP", "").lower() == "true":
         fsdp_on_cpu(accelerator)
@@ -377,6 +399,7 @@ def train(
         rows = [r for r in saved if int(r["step"]) <= state.step]
         log.info("%s: resumed from %s (step %d of %d)", recipe.name, latest, state.step, recipe.steps)
     start_step = state.step
+    this_attempt = state.begin_attempt()
 
     def snapshot(step: int) -> None:
         if accelerator.is_main_process:
@@ -446,6 +469,10 @@ def train(
         total_wait += wait
         total_time += step_time
         samples += step_samples * accelerator.num_processes
+        this_attempt["steps"] += 1
+        this_attempt["samples"] += step_samples * accelerator.num_processes
+        this_attempt["step_time_s"] += step_time
+        this_attempt["data_wait_s"] += wait
         row = {"step": state.step, "lr": lr, "grad_norm": grad_norm,
                "samples": step_samples * accelerator.num_processes, "step_time_s": round(step_time, 6),
                "data_wait_s": round(wait, 6), **dict(zip(sorted(sums), means.tolist()))}
@@ -489,8 +516,11 @@ def train(
         "steps_this_run": recipe.steps - start_step,
         "resumed_from": resumed_from,
         "samples_this_run": samples,
-        "samples_per_s": samples / total_time if total_time > 0 else None,
-        "data_wait_share": total_wait / total_time if total_time > 0 else None,
+        # Over every step of the final weights, whichever attempt trained it (a retry that resumed at the
+        # last checkpoint trains no step itself).
+        **throughput(state.attempts),
+        "samples_per_s_this_run": samples / total_time if total_time > 0 else None,
+        "steps_by_attempt": [{**a, **throughput([a])} for a in state.attempts if a["steps"]],
         "wall_time_s": wall,
         "final_losses_last5": final_losses,
         "trainable_parameters": n_train,
