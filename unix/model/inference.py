@@ -23,11 +23,36 @@ log = logging.getLogger(__name__)
 DEFAULT_REPORT_PROMPT = "Generate a radiology report with FINDINGS and IMPRESSION for this chest X-ray."
 
 
-def load_model(directory: str | Path, device: str | torch.device = "cpu"):
-    """(model in eval mode, tokenizer) from a model directory."""
-    model = UniX.from_pretrained(directory, map_location=device)
+def load_model(directory: str | Path, device: str | torch.device = "cpu", task: str | None = None):
+    """(model in eval mode, tokenizer) from a model directory.
+
+    task "reports" or "images" builds and loads only the parts that task runs (`UniX(inference=task)`:
+    no transformers/diffusers modelling imports where avoidable, no REPA encoder, no VAE for reports);
+    the outputs are the same (our own tokenizers then load as a `PlainTokenizer`). None loads the whole model.
+    """
+    model = UniX.from_pretrained(directory, map_location=device) if task is None else \
+        _load_for_task(Path(directory), device, task)
     model.eval()
-    return model, load_tokenizer(directory)
+    return model, load_tokenizer(directory, fast_start=task is not None)
+
+
+def _load_for_task(directory: Path, device: str | torch.device, task: str) -> UniX:
+    from safetensors import safe_open
+
+    from unix.model import checkpoints as ckpt
+    from unix.model.config import UniXConfig
+
+    for name in (ckpt.CONFIG_NAME, ckpt.WEIGHTS_NAME):
+        if not (directory / name).exists():
+            raise ckpt.CheckpointError(f"{directory / name} does not exist; a model directory holds "
+                                       f"{ckpt.CONFIG_NAME} and {ckpt.WEIGHTS_NAME} as written by UniX.save_pretrained")
+    model = UniX(UniXConfig.load(directory / ckpt.CONFIG_NAME), inference=task)
+    skipped = tuple(f"{name}." for name in ("vae", "repa_encoder") if getattr(model, name) is None)
+    source = directory / ckpt.WEIGHTS_NAME
+    with safe_open(str(source), framework="pt", device=str(device)) as f:
+        state = {k: f.get_tensor(k) for k in f.keys() if not k.startswith(skipped)}
+    ckpt.load_strict(model, state, source=str(source), allowed_missing=lambda k: k == "latent.pos_table")
+    return model.to(device)
 
 
 def _batches(n: int, size: int):
@@ -75,3 +100,11 @@ def generate_images(model: UniX, tokenizer, prompts: list[str], seeds: list[int]
                                          cfg_interval=cfg_interval, renorm=renorm)
         images += tensor_to_images(x)
     return images
+
+
+def compile_decoder(model: UniX) -> UniX:
+    """`torch.compile` each decoder layer in place (dynamic shapes: the cache grows at every step).
+    Same numbers up to floating-point reassociation; pays off on GPUs after the first batches."""
+    for layer in model.decoder.layers:
+        layer.compile(dynamic=True)
+    return model

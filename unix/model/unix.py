@@ -26,7 +26,7 @@ from unix.model.config import UniXConfig
 from unix.model.latent import LatentHeads, build_vae, vae_decode, vae_encode
 from unix.model.mot import KVCache, MoTDecoder
 from unix.model.repa import RepaProjector, build_repa_encoder, encoder_targets, repa_loss
-from unix.model.vision import Connector, build_siglip
+from unix.model.vision import Connector, LightSiglip, build_siglip
 
 
 def _text_positions(attention_mask_BL: torch.Tensor, start: int = 0) -> torch.Tensor:
@@ -37,17 +37,22 @@ def _text_positions(attention_mask_BL: torch.Tensor, start: int = 0) -> torch.Te
 class UniX(nn.Module):
     """UniX: autoregressive report generation and flow-matching image generation in one decoder."""
 
-    def __init__(self, config: UniXConfig) -> None:
+    def __init__(self, config: UniXConfig, inference: str | None = None) -> None:
+        """inference: None builds every part (training, checkpoints); "reports" or "images" builds only what
+        that task runs, for a command line that starts fast: the inference SigLIP (`LightSiglip`, no
+        transformers import), no REPA encoder, and no VAE for reports (those attributes are then None)."""
         super().__init__()
+        if inference not in (None, "reports", "images"):
+            raise ValueError(f"UniX(inference={inference!r}): use None, 'reports' or 'images'")
         self.config = config
-        self.vision = build_siglip(config)
+        self.vision = build_siglip(config) if inference is None else LightSiglip(config.vision)
         self.connector = Connector(config.vision["hidden_size"], config.hidden_size, config.connector_act)
         self.decoder = MoTDecoder(config)
         self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
         self.latent = LatentHeads(config)
         self.repa_projector = RepaProjector(config.hidden_size, config.repa_encoder["hidden_size"])
-        self.vae = build_vae(config)
-        self.repa_encoder = build_repa_encoder(config)
+        self.vae = build_vae(config) if inference != "reports" else None
+        self.repa_encoder = build_repa_encoder(config) if inference is None else None
 
     # ------------------------------------------------------------------ parameter groups
     def understanding_parameters(self) -> Iterator[nn.Parameter]:
@@ -70,8 +75,9 @@ class UniX(nn.Module):
 
     def frozen_parameters(self) -> Iterator[nn.Parameter]:
         """The VAE and the REPA encoder: frozen in every stage."""
-        yield from self.vae.parameters()
-        yield from self.repa_encoder.parameters()
+        for part in (self.vae, self.repa_encoder):
+            if part is not None:
+                yield from part.parameters()
 
     def set_trainable(self, understanding: bool, generation: bool) -> None:
         """Stage 1: (True, False); Stages 2 and 3: (False, True). The VAE and REPA encoder stay frozen."""
