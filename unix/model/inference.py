@@ -23,8 +23,23 @@ log = logging.getLogger(__name__)
 DEFAULT_REPORT_PROMPT = "Generate a radiology report with FINDINGS and IMPRESSION for this chest X-ray."
 
 
-def load_model(directory: str | Path, device: str | torch.device = "cpu", task: str | None = None):
-    """(model in eval mode, tokenizer) from a model directory.
+DTYPES = ("auto", "float32", "bfloat16", "float16")
+
+
+def resolve_dtype(name: str, device: str | torch.device) -> torch.dtype:
+    """Inference dtype (config `evaluation.inference.dtype`): auto is bfloat16 on CUDA, as UniX's own
+    inference code, and float32 elsewhere (CPUs without bfloat16 units run it slower)."""
+    if name not in DTYPES:
+        raise ValueError(f"inference dtype {name!r} is not one of {DTYPES} (config evaluation.inference.dtype)")
+    if name == "auto":
+        return torch.bfloat16 if torch.device(device).type == "cuda" else torch.float32
+    return getattr(torch, name)
+
+
+def load_model(directory: str | Path, device: str | torch.device = "cpu", task: str | None = None,
+               dtype: str = "float32", compile: bool = False):
+    """(model in eval mode, tokenizer) from a model directory, in `dtype` (see `resolve_dtype`), with the
+    decoder layers compiled when `compile` (see `compile_decoder`).
 
     task "reports" or "images" builds and loads only the parts that task runs (`UniX(inference=task)`:
     no transformers/diffusers modelling imports where avoidable, no REPA encoder, no VAE for reports);
@@ -32,7 +47,9 @@ def load_model(directory: str | Path, device: str | torch.device = "cpu", task: 
     """
     model = UniX.from_pretrained(directory, map_location=device) if task is None else \
         _load_for_task(Path(directory), device, task)
-    model.eval()
+    model.eval().to(resolve_dtype(dtype, device))
+    if compile:
+        compile_decoder(model)
     return model, load_tokenizer(directory, fast_start=task is not None)
 
 
