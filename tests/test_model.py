@@ -377,3 +377,20 @@ def test_light_siglip_equals_transformers_siglip():
         with torch.no_grad():
             torch.testing.assert_close(light(pixel_values=x).last_hidden_state,
                                        ref(pixel_values=x).last_hidden_state, atol=1e-6, rtol=1e-6)
+
+
+def test_vae_decoder_equals_diffusers_decode():
+    from unix.model.latent import build_vae
+    from unix.model.vae_decoder import VAEDecoder
+
+    config = UniXConfig.from_name("tiny")
+    z = torch.randn(2, 16, 4, 4, generator=torch.Generator().manual_seed(0))
+    for first_up in ("UpDecoderBlock2D", "AttnUpDecoderBlock2D"):  # the second is the paper's KL-f16 layout
+        config.vae["up_block_types"] = [first_up] + ["UpDecoderBlock2D"] * 4
+        torch.manual_seed(0)
+        ref = build_vae(config).eval()
+        light = VAEDecoder(config.vae).eval()
+        light.load_state_dict({k: v for k, v in ref.state_dict().items()
+                               if not k.startswith(("encoder.", "quant_conv."))}, strict=True)
+        with torch.no_grad():
+            torch.testing.assert_close(light.decode(z).sample, ref.decode(z).sample, atol=1e-5, rtol=1e-5)

@@ -115,16 +115,17 @@ def test_cli_commands(model_dir, tmp_path, capsys):
         main(["report", str(tmp_path / "missing.png"), "--model", str(model_dir)])
 
 
-def test_report_command_imports_no_heavy_modelling_libraries(model_dir, tmp_path):
-    """`unix report` starts fast: it imports neither transformers/diffusers (SigLIP and the tokenizer
-    are loaded without them) nor scipy/sympy, which they pull in."""
+def test_commands_import_no_heavy_modelling_libraries(model_dir, tmp_path):
+    """`unix report` and `unix generate` start fast: they import neither transformers nor diffusers
+    (SigLIP, the VAE decoder and the tokenizer load without them) nor scipy/sympy, which those pull in."""
     import subprocess
     import sys
 
     image = tmp_path / "cxr.png"
     Image.new("L", (80, 80), 100).save(image)
-    code = ("import sys; from unix.cli import main; "
-            f"main(['report', {str(image)!r}, '--model', {str(model_dir)!r}, '--max-new-tokens', '2']); "
-            "print('HEAVY', sorted(m for m in ('scipy', 'sympy', 'transformers', 'diffusers') if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.splitlines()[-1] == "HEAVY []"
+    for command in (["report", str(image), "--max-new-tokens", "2"],
+                    ["generate", "FINDINGS: clear.", "--out", str(tmp_path / "x.png"), "--steps", "1"]):
+        code = (f"import sys; from unix.cli import main; main({command + ['--model', str(model_dir)]!r}); "
+                "print('HEAVY', sorted(m for m in ('scipy', 'sympy', 'transformers', 'diffusers') if m in sys.modules))")
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+        assert out.splitlines()[-1] == "HEAVY []", command[0]

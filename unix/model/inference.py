@@ -42,7 +42,8 @@ def load_model(directory: str | Path, device: str | torch.device = "cpu", task: 
     decoder layers compiled when `compile` (see `compile_decoder`).
 
     task "reports" or "images" builds and loads only the parts that task runs (`UniX(inference=task)`:
-    no transformers/diffusers modelling imports where avoidable, no REPA encoder, no VAE for reports);
+    no transformers/diffusers modelling imports, no REPA encoder, no VAE for reports, its decoder alone
+    for images);
     the outputs are the same (our own tokenizers then load as a `PlainTokenizer`). None loads the whole model.
     """
     model = UniX.from_pretrained(directory, map_location=device) if task is None else \
@@ -58,6 +59,7 @@ def _load_for_task(directory: Path, device: str | torch.device, task: str) -> Un
 
     from unix.model import checkpoints as ckpt
     from unix.model.config import UniXConfig
+    from unix.model.vae_decoder import VAEDecoder
 
     for name in (ckpt.CONFIG_NAME, ckpt.WEIGHTS_NAME):
         if not (directory / name).exists():
@@ -65,6 +67,8 @@ def _load_for_task(directory: Path, device: str | torch.device, task: str) -> Un
                                        f"{ckpt.CONFIG_NAME} and {ckpt.WEIGHTS_NAME} as written by UniX.save_pretrained")
     model = UniX(UniXConfig.load(directory / ckpt.CONFIG_NAME), inference=task)
     skipped = tuple(f"{name}." for name in ("vae", "repa_encoder") if getattr(model, name) is None)
+    if isinstance(model.vae, VAEDecoder):
+        skipped += ("vae.encoder.", "vae.quant_conv.")
     source = directory / ckpt.WEIGHTS_NAME
     with safe_open(str(source), framework="pt", device=str(device)) as f:
         state = {k: f.get_tensor(k) for k in f.keys() if not k.startswith(skipped)}

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from unix.model import flow
+from unix.model import flow, vae_decoder
 from unix.model.config import UniXConfig
 from unix.model.latent import LatentHeads, build_vae, vae_decode, vae_encode
 from unix.model.mot import KVCache, MoTDecoder
@@ -40,7 +40,8 @@ class UniX(nn.Module):
     def __init__(self, config: UniXConfig, inference: str | None = None) -> None:
         """inference: None builds every part (training, checkpoints); "reports" or "images" builds only what
         that task runs, for a command line that starts fast: the inference SigLIP (`LightSiglip`, no
-        transformers import), no REPA encoder, and no VAE for reports (those attributes are then None)."""
+        transformers import), no REPA encoder, no VAE for reports (those attributes are then None) and the
+        VAE's decoder alone for images (`vae_decoder.VAEDecoder`, no diffusers import)."""
         super().__init__()
         if inference not in (None, "reports", "images"):
             raise ValueError(f"UniX(inference={inference!r}): use None, 'reports' or 'images'")
@@ -51,7 +52,10 @@ class UniX(nn.Module):
         self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
         self.latent = LatentHeads(config)
         self.repa_projector = RepaProjector(config.hidden_size, config.repa_encoder["hidden_size"])
-        self.vae = build_vae(config) if inference != "reports" else None
+        if inference == "images" and vae_decoder.supported(config.vae):
+            self.vae = vae_decoder.VAEDecoder(config.vae)  # decoding only, without diffusers
+        else:
+            self.vae = build_vae(config) if inference != "reports" else None
         self.repa_encoder = build_repa_encoder(config) if inference is None else None
 
     # ------------------------------------------------------------------ parameter groups
