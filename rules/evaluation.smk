@@ -59,6 +59,8 @@ rule generate_reports:
         images_root=str(W.mimic_root(config)),
         batch_size=EV["report_batch_size"],
         device=EV["device"],
+        dtype=EV["inference"]["dtype"],
+        compile=EV["inference"]["compile"],
         limit=lambda w: EP.sample_limit(config, w.model),
         generation=report_kwargs(config["model"]),
         seed=config["seed"],
@@ -87,6 +89,8 @@ rule generate_images:
         sampling={k: v for k, v in sampling_kwargs(config["model"]).items() if k != "image_size"},
         batch_size=EV["image_batch_size"],
         device=EV["device"],
+        dtype=EV["inference"]["dtype"],
+        compile=EV["inference"]["compile"],
         limit=lambda w: EP.sample_limit(config, w.model),
         seed=config["seed"],
     resources:

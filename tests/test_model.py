@@ -327,3 +327,70 @@ def test_images_are_written_as_the_reference_truncating_to_uint8():
     import numpy as np
 
     assert np.asarray(tensor_to_images(x)[0])[0, :, 0].tolist() == [0, 0, 127, 254, 255]
+
+
+def test_kv_cache_is_written_in_place_and_grows_when_short(model):
+    """Decoding writes into the preallocated buffers (no copy per step); a cache allocated without room
+    grows and still gives the logits of a cache-free forward."""
+    torch.manual_seed(2)
+    pix = torch.randn(2, 3, 64, 64)
+    ids, _ = _text(L=5)
+    mask = torch.ones_like(ids)
+    mask[0, :2] = 0  # left padding: decoding steps need the validity mask
+    for reserve in (4, 0):
+        logits, cache = model.encode_understanding_prefix(pix, ids, mask, reserve=reserve)
+        buffer = cache.keys.data_ptr()
+        seq, seq_mask = ids, mask
+        for _ in range(3):
+            nxt = logits.argmax(-1)
+            logits, cache = model.decode_step(nxt, cache)
+            seq = torch.cat([seq, nxt[:, None]], 1)
+            seq_mask = torch.cat([seq_mask, torch.ones(2, 1, dtype=torch.long)], 1)
+            full = model.understanding_logits(pix, seq, seq_mask)[:, -1]
+            torch.testing.assert_close(logits, full, atol=1e-5, rtol=1e-5)
+        assert cache.length == 64 // 16 * (64 // 16) + 2 + 5 + 3
+        assert (cache.keys.data_ptr() == buffer) == (reserve >= 3)
+
+
+def test_cached_guided_sampling_equals_joint_forward(model):
+    """The caption cache (guided and unguided halves in one batch, the unguided block at position 0) and
+    the cache-free joint forward sample the same latents from the same noise."""
+    ids, mask = _text(B=3)
+    mask[2, 4:] = 0
+    noise = torch.randn(3, 16, 4, 4, generator=torch.Generator().manual_seed(4))
+    kw = dict(image_size=64, steps=5, cfg_scale=3.0, cfg_interval=(0.3, 1.0), renorm=True, noise=noise)
+    cached = model.generate_latents(ids, mask, None, use_cache=True, **kw)
+    joint = model.generate_latents(ids, mask, None, use_cache=False, **kw)
+    torch.testing.assert_close(cached, joint, atol=1e-5, rtol=1e-5)
+
+
+def test_light_siglip_equals_transformers_siglip():
+    from unix.model.vision import LightSiglip, build_siglip
+
+    config = UniXConfig.from_name("tiny")
+    x = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+    for act in ("gelu", "gelu_pytorch_tanh"):
+        config.vision["hidden_act"] = act
+        ref = build_siglip(config).eval()
+        light = LightSiglip(config.vision).eval()
+        light.load_state_dict(ref.state_dict(), strict=True)
+        with torch.no_grad():
+            torch.testing.assert_close(light(pixel_values=x).last_hidden_state,
+                                       ref(pixel_values=x).last_hidden_state, atol=1e-6, rtol=1e-6)
+
+
+def test_vae_decoder_equals_diffusers_decode():
+    from unix.model.latent import build_vae
+    from unix.model.vae_decoder import VAEDecoder
+
+    config = UniXConfig.from_name("tiny")
+    z = torch.randn(2, 16, 4, 4, generator=torch.Generator().manual_seed(0))
+    for first_up in ("UpDecoderBlock2D", "AttnUpDecoderBlock2D"):  # the second is the paper's KL-f16 layout
+        config.vae["up_block_types"] = [first_up] + ["UpDecoderBlock2D"] * 4
+        torch.manual_seed(0)
+        ref = build_vae(config).eval()
+        light = VAEDecoder(config.vae).eval()
+        light.load_state_dict({k: v for k, v in ref.state_dict().items()
+                               if not k.startswith(("encoder.", "quant_conv."))}, strict=True)
+        with torch.no_grad():
+            torch.testing.assert_close(light.decode(z).sample, ref.decode(z).sample, atol=1e-5, rtol=1e-5)

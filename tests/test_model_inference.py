@@ -99,7 +99,7 @@ def test_cli_commands(model_dir, tmp_path, capsys):
 
     image = tmp_path / "cxr.png"
     Image.new("L", (80, 80), 100).save(image)
-    from unix.model.inference import generate_reports, load_model
+    from unix.model.inference import generate_images, generate_reports, load_model
 
     assert main(["report", str(image), "--model", str(model_dir), "--max-new-tokens", "4"]) == 0
     model, tok = load_model(model_dir)
@@ -108,5 +108,24 @@ def test_cli_commands(model_dir, tmp_path, capsys):
     out = tmp_path / "gen" / "x.png"
     assert main(["generate", "FINDINGS: clear.", "--model", str(model_dir), "--out", str(out), "--steps", "2"]) == 0
     assert Image.open(out).size == (64, 64)
+    # the commands load only their task's parts, with the same outputs as the whole model
+    [image] = generate_images(model, tok, ["FINDINGS: clear."], seeds=[42], steps=2)
+    assert Image.open(out).convert("RGB").tobytes() == image.convert("RGB").tobytes()
     with pytest.raises(SystemExit, match="not found"):
         main(["report", str(tmp_path / "missing.png"), "--model", str(model_dir)])
+
+
+def test_commands_import_no_heavy_modelling_libraries(model_dir, tmp_path):
+    """`unix report` and `unix generate` start fast: they import neither transformers nor diffusers
+    (SigLIP, the VAE decoder and the tokenizer load without them) nor scipy/sympy, which those pull in."""
+    import subprocess
+    import sys
+
+    image = tmp_path / "cxr.png"
+    Image.new("L", (80, 80), 100).save(image)
+    for command in (["report", str(image), "--max-new-tokens", "2"],
+                    ["generate", "FINDINGS: clear.", "--out", str(tmp_path / "x.png"), "--steps", "1"]):
+        code = (f"import sys; from unix.cli import main; main({command + ['--model', str(model_dir)]!r}); "
+                "print('HEAVY', sorted(m for m in ('scipy', 'sympy', 'transformers', 'diffusers') if m in sys.modules))")
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+        assert out.splitlines()[-1] == "HEAVY []", command[0]

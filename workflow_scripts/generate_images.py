@@ -9,7 +9,7 @@ def main(smk):
     p = smk.params
     return generate_images_step(smk.input.model, smk.input.split, p.shard, p.n_shards, smk.output[0], seed=p.seed,
                                 image_size=p.image_size, batch_size=p.batch_size, device=p.device, limit=p.limit,
-                                sampling=p.sampling)
+                                sampling=p.sampling, dtype=p.dtype, compile=p.compile)
 
 
 run_step(snakemake, main)  # noqa: F821

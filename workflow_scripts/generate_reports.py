@@ -11,7 +11,8 @@ def main(smk):
     return generate_reports_step(i.model, None if test_data else i.split, None if test_data else i.reports,
                                  [] if test_data else list(i.images), smk.output[0], prompt=p.prompt,
                                  batch_size=p.batch_size, device=p.device, limit=p.limit,
-                                 generation_kwargs=p.generation, test_data=test_data, images_root=p.images_root)
+                                 generation_kwargs=p.generation, test_data=test_data, images_root=p.images_root,
+                                 dtype=p.dtype, compile=p.compile)
 
 
 run_step(snakemake, main)  # noqa: F821

@@ -102,7 +102,8 @@ def _test_data_inputs(test_data: str, images_root: str, limit: int):
 def generate_reports_step(model_dir: str, split_path: str | None, reports_path: str | None,
                           image_paths: Sequence[str], out: str, prompt: str = "", batch_size: int = 8,
                           device: str = "auto", limit: int = 0, generation_kwargs: dict[str, Any] | None = None,
-                          test_data: str = "", images_root: str = "") -> dict[str, Any]:
+                          test_data: str = "", images_root: str = "", dtype: str = "auto",
+                          compile: bool = False) -> dict[str, Any]:
     """One report per understanding test image -> parquet (dicom_id, study_id, reference, generated, test_set).
 
     Default: the test rows of our understanding split, with `prompt` (or the model's default) for every
@@ -116,7 +117,7 @@ def generate_reports_step(model_dir: str, split_path: str | None, reports_path: 
         test, images, prompts = _test_data_inputs(test_data, images_root, limit)
     else:
         test, images, prompts = _split_inputs(split_path, reports_path, image_paths, limit)
-    model, tokenizer = load_model(model_dir, resolve_device(device))
+    model, tokenizer = load_model(model_dir, resolve_device(device), task="reports", dtype=dtype, compile=compile)
     texts = generate_reports(model, tokenizer, images, prompts or prompt or UNDERSTANDING_PROMPT,
                              batch_size=batch_size, **(generation_kwargs or {}))
     test["generated"] = texts
@@ -129,7 +130,8 @@ def generate_reports_step(model_dir: str, split_path: str | None, reports_path: 
 
 def generate_images_step(model_dir: str, split_path: str, shard: int, n_shards: int, out: str, seed: int,
                          image_size: int, batch_size: int = 8, device: str = "auto", limit: int = 0,
-                         sampling: dict[str, Any] | None = None) -> dict[str, Any]:
+                         sampling: dict[str, Any] | None = None, dtype: str = "auto",
+                         compile: bool = False) -> dict[str, Any]:
     """Shard `shard` of the generation test set -> parquet (dicom_id, prompt, seed, image PNG bytes).
 
     Each image's noise seed comes from (seed, dicom_id) only, so the images do not depend on `n_shards`.
@@ -141,7 +143,8 @@ def generate_images_step(model_dir: str, split_path: str, shard: int, n_shards: 
     seeds = [image_seed(seed, d) for d in rows["dicom_id"]]
     images = []
     if len(rows):
-        model, tokenizer = load_model(model_dir, resolve_device(device))
+        model, tokenizer = load_model(model_dir, resolve_device(device), task="images", dtype=dtype,
+                                      compile=compile)
         kwargs = {**(sampling or {}), "image_size": image_size}
         images = generate_images(model, tokenizer, rows["prompt"].tolist(), seeds, batch_size=batch_size, **kwargs)
     png = []

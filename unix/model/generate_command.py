@@ -21,7 +21,7 @@ def run(args: argparse.Namespace) -> int:
 
     from unix.model.inference import generate_images, load_model
 
-    model, tokenizer = load_model(args.model, args.device)
+    model, tokenizer = load_model(args.model, args.device, task="images")
     [image] = generate_images(model, tokenizer, [args.prompt], seeds=[args.seed], image_size=args.size,
                               steps=args.steps, cfg_scale=args.cfg_scale)
     out = Path(args.out)

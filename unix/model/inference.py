@@ -23,11 +23,57 @@ log = logging.getLogger(__name__)
 DEFAULT_REPORT_PROMPT = "Generate a radiology report with FINDINGS and IMPRESSION for this chest X-ray."
 
 
-def load_model(directory: str | Path, device: str | torch.device = "cpu"):
-    """(model in eval mode, tokenizer) from a model directory."""
-    model = UniX.from_pretrained(directory, map_location=device)
-    model.eval()
-    return model, load_tokenizer(directory)
+DTYPES = ("auto", "float32", "bfloat16", "float16")
+
+
+def resolve_dtype(name: str, device: str | torch.device) -> torch.dtype:
+    """Inference dtype (config `evaluation.inference.dtype`): auto is bfloat16 on CUDA, as UniX's own
+    inference code, and float32 elsewhere (CPUs without bfloat16 units run it slower)."""
+    if name not in DTYPES:
+        raise ValueError(f"inference dtype {name!r} is not one of {DTYPES} (config evaluation.inference.dtype)")
+    if name == "auto":
+        return torch.bfloat16 if torch.device(device).type == "cuda" else torch.float32
+    return getattr(torch, name)
+
+
+def load_model(directory: str | Path, device: str | torch.device = "cpu", task: str | None = None,
+               dtype: str = "float32", compile: bool = False):
+    """(model in eval mode, tokenizer) from a model directory, in `dtype` (see `resolve_dtype`), with the
+    decoder layers compiled when `compile` (see `compile_decoder`).
+
+    task "reports" or "images" builds and loads only the parts that task runs (`UniX(inference=task)`:
+    no transformers/diffusers modelling imports, no REPA encoder, no VAE for reports, its decoder alone
+    for images);
+    the outputs are the same (our own tokenizers then load as a `PlainTokenizer`). None loads the whole model.
+    """
+    model = UniX.from_pretrained(directory, map_location=device) if task is None else \
+        _load_for_task(Path(directory), device, task)
+    model.eval().to(resolve_dtype(dtype, device))
+    if compile:
+        compile_decoder(model)
+    return model, load_tokenizer(directory, fast_start=task is not None)
+
+
+def _load_for_task(directory: Path, device: str | torch.device, task: str) -> UniX:
+    from safetensors import safe_open
+
+    from unix.model import checkpoints as ckpt
+    from unix.model.config import UniXConfig
+    from unix.model.vae_decoder import VAEDecoder
+
+    for name in (ckpt.CONFIG_NAME, ckpt.WEIGHTS_NAME):
+        if not (directory / name).exists():
+            raise ckpt.CheckpointError(f"{directory / name} does not exist; a model directory holds "
+                                       f"{ckpt.CONFIG_NAME} and {ckpt.WEIGHTS_NAME} as written by UniX.save_pretrained")
+    model = UniX(UniXConfig.load(directory / ckpt.CONFIG_NAME), inference=task)
+    skipped = tuple(f"{name}." for name in ("vae", "repa_encoder") if getattr(model, name) is None)
+    if isinstance(model.vae, VAEDecoder):
+        skipped += ("vae.encoder.", "vae.quant_conv.")
+    source = directory / ckpt.WEIGHTS_NAME
+    with safe_open(str(source), framework="pt", device=str(device)) as f:
+        state = {k: f.get_tensor(k) for k in f.keys() if not k.startswith(skipped)}
+    ckpt.load_strict(model, state, source=str(source), allowed_missing=lambda k: k == "latent.pos_table")
+    return model.to(device)
 
 
 def _batches(n: int, size: int):
@@ -75,3 +121,11 @@ def generate_images(model: UniX, tokenizer, prompts: list[str], seeds: list[int]
                                          cfg_interval=cfg_interval, renorm=renorm)
         images += tensor_to_images(x)
     return images
+
+
+def compile_decoder(model: UniX) -> UniX:
+    """`torch.compile` each decoder layer in place (dynamic shapes: the cache grows at every step).
+    Same numbers up to floating-point reassociation; pays off on GPUs after the first batches."""
+    for layer in model.decoder.layers:
+        layer.compile(dynamic=True)
+    return model

@@ -28,7 +28,7 @@ def run(args: argparse.Namespace) -> int:
     missing = [p for p in args.images if not Path(p).is_file()]
     if missing:
         raise SystemExit(f"unix report: image file(s) not found: {', '.join(missing)}")
-    model, tokenizer = load_model(args.model, args.device)
+    model, tokenizer = load_model(args.model, args.device, task="reports")
     images = [Image.open(p) for p in args.images]
     reports = generate_reports(model, tokenizer, images, args.prompt, batch_size=args.batch_size,
                                max_new_tokens=args.max_new_tokens, do_sample=args.sample,

@@ -43,15 +43,60 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int, min_frequency: int = 
                                    pad_token="<|pad|>", additional_special_tokens=["<|boi|>", "<|eoi|>"])
 
 
-def load_tokenizer(path: str | Path):
-    """A tokenizer saved with `save_pretrained` (ours, or the Janus-Pro directory)."""
-    from transformers import AutoTokenizer
+def load_tokenizer(path: str | Path, fast_start: bool = False):
+    """A tokenizer saved with `save_pretrained` (ours, or the Janus-Pro directory).
 
+    fast_start: for our own tokenizers (written by `train_tokenizer`), a `PlainTokenizer` over the
+    `tokenizers` file instead of transformers' class (whose import costs about a second at every command);
+    other tokenizers (Janus-Pro) always load through transformers.
+    """
     path = Path(path)
     if not (path / "tokenizer.json").exists() and not (path / "tokenizer_config.json").exists():
         raise ValueError(f"no tokenizer in {path} (expected tokenizer.json); pass the model directory "
                          "written by init_model or a Janus-Pro-1B directory")
+    if fast_start and PlainTokenizer.can_load(path):
+        return PlainTokenizer(path)
+    from transformers import AutoTokenizer
+
     return AutoTokenizer.from_pretrained(str(path))
+
+
+class PlainTokenizer:
+    """The part of a transformers tokenizer that inference uses (`tokenizer(text, add_special_tokens=False)`,
+    `decode(ids, skip_special_tokens=True)`, `len`, `get_vocab`), over the `tokenizers` library alone.
+    Only for tokenizers written by `train_tokenizer` (byte-level BPE with our special tokens, no
+    normaliser or post-processor settings outside tokenizer.json)."""
+
+    CLASSES = ("TokenizersBackend", "PreTrainedTokenizerFast")
+
+    def __init__(self, path: Path) -> None:
+        from tokenizers import Tokenizer
+
+        self._tok = Tokenizer.from_file(str(path / "tokenizer.json"))
+
+    @classmethod
+    def can_load(cls, path: Path) -> bool:
+        import json
+
+        config_file, tokenizer_file = path / "tokenizer_config.json", path / "tokenizer.json"
+        if not (config_file.exists() and tokenizer_file.exists()):
+            return False
+        config = json.loads(config_file.read_text())
+        vocab = json.loads(tokenizer_file.read_text()).get("model", {}).get("vocab", {})
+        return (config.get("tokenizer_class") in cls.CLASSES and not config.get("clean_up_tokenization_spaces")
+                and all(t in vocab for t in SPECIAL_TOKENS))
+
+    def __call__(self, text: str, add_special_tokens: bool = True) -> dict[str, list[int]]:
+        return {"input_ids": self._tok.encode(text, add_special_tokens=add_special_tokens).ids}
+
+    def decode(self, ids: list[int], skip_special_tokens: bool = False) -> str:
+        return self._tok.decode(list(ids), skip_special_tokens=skip_special_tokens)
+
+    def __len__(self) -> int:
+        return self._tok.get_vocab_size(with_added_tokens=True)
+
+    def get_vocab(self) -> dict[str, int]:
+        return self._tok.get_vocab(with_added_tokens=True)
 
 
 def special_token_ids(tokenizer) -> dict[str, int]:

@@ -21,12 +21,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from unix.model import flow
+from unix.model import flow, vae_decoder
 from unix.model.config import UniXConfig
 from unix.model.latent import LatentHeads, build_vae, vae_decode, vae_encode
 from unix.model.mot import KVCache, MoTDecoder
 from unix.model.repa import RepaProjector, build_repa_encoder, encoder_targets, repa_loss
-from unix.model.vision import Connector, build_siglip
+from unix.model.vision import Connector, LightSiglip, build_siglip
 
 
 def _text_positions(attention_mask_BL: torch.Tensor, start: int = 0) -> torch.Tensor:
@@ -37,17 +37,26 @@ def _text_positions(attention_mask_BL: torch.Tensor, start: int = 0) -> torch.Te
 class UniX(nn.Module):
     """UniX: autoregressive report generation and flow-matching image generation in one decoder."""
 
-    def __init__(self, config: UniXConfig) -> None:
+    def __init__(self, config: UniXConfig, inference: str | None = None) -> None:
+        """inference: None builds every part (training, checkpoints); "reports" or "images" builds only what
+        that task runs, for a command line that starts fast: the inference SigLIP (`LightSiglip`, no
+        transformers import), no REPA encoder, no VAE for reports (those attributes are then None) and the
+        VAE's decoder alone for images (`vae_decoder.VAEDecoder`, no diffusers import)."""
         super().__init__()
+        if inference not in (None, "reports", "images"):
+            raise ValueError(f"UniX(inference={inference!r}): use None, 'reports' or 'images'")
         self.config = config
-        self.vision = build_siglip(config)
+        self.vision = build_siglip(config) if inference is None else LightSiglip(config.vision)
         self.connector = Connector(config.vision["hidden_size"], config.hidden_size, config.connector_act)
         self.decoder = MoTDecoder(config)
         self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
         self.latent = LatentHeads(config)
         self.repa_projector = RepaProjector(config.hidden_size, config.repa_encoder["hidden_size"])
-        self.vae = build_vae(config)
-        self.repa_encoder = build_repa_encoder(config)
+        if inference == "images" and vae_decoder.supported(config.vae):
+            self.vae = vae_decoder.VAEDecoder(config.vae)  # decoding only, without diffusers
+        else:
+            self.vae = build_vae(config) if inference != "reports" else None
+        self.repa_encoder = build_repa_encoder(config) if inference is None else None
 
     # ------------------------------------------------------------------ parameter groups
     def understanding_parameters(self) -> Iterator[nn.Parameter]:
@@ -70,8 +79,9 @@ class UniX(nn.Module):
 
     def frozen_parameters(self) -> Iterator[nn.Parameter]:
         """The VAE and the REPA encoder: frozen in every stage."""
-        yield from self.vae.parameters()
-        yield from self.repa_encoder.parameters()
+        for part in (self.vae, self.repa_encoder):
+            if part is not None:
+                yield from part.parameters()
 
     def set_trainable(self, understanding: bool, generation: bool) -> None:
         """Stage 1: (True, False); Stages 2 and 3: (False, True). The VAE and REPA encoder stay frozen."""
@@ -153,17 +163,21 @@ class UniX(nn.Module):
         return {"loss": loss, "tokens": n}
 
     def encode_understanding_prefix(self, pixel_values: torch.Tensor, input_ids: torch.Tensor,
-                                    attention_mask: torch.Tensor) -> tuple[torch.Tensor, KVCache]:
-        """Run [image block, input_ids] once; return last-position logits (B, V) and the KV cache."""
-        out = self.decoder(**self._understanding_inputs(pixel_values, input_ids, attention_mask), update_cache=True)
+                                    attention_mask: torch.Tensor, reserve: int = 0) -> tuple[torch.Tensor, KVCache]:
+        """Run [image block, input_ids] once; return last-position logits (B, V) and the KV cache (with
+        room for `reserve` more tokens). The image block attends to itself without a mask."""
+        inputs = self._understanding_inputs(pixel_values, input_ids, attention_mask)
+        image_block = inputs["und_BLD"].shape[1] - input_ids.shape[1]
+        out = self.decoder(**inputs, update_cache=True, reserve=reserve, prefix_block=image_block)
         return self.lm_head(out["und"][:, -1]), out["cache"]
 
     def decode_step(self, token_B: torch.Tensor, cache: KVCache) -> tuple[torch.Tensor, KVCache]:
-        """Feed one token per sample at the cache's next position; return logits (B, V) and the new cache."""
+        """Feed one token per sample at the cache's next position; return logits (B, V) and the cache,
+        extended in place."""
         B = token_B.shape[0]
         out = self.decoder(und_BLD=self.decoder.embed_tokens(token_B[:, None]), und_pos_BL=cache.next_pos_B[:, None],
                            und_valid_BL=torch.ones(B, 1, dtype=torch.bool, device=token_B.device),
-                           cache=cache, update_cache=True)
+                           cache=cache, update_cache=True, new_block=True)
         return self.lm_head(out["und"][:, -1]), out["cache"]
 
     @torch.no_grad()
@@ -180,7 +194,8 @@ class UniX(nn.Module):
             raise ValueError("generate_report_ids: pad prompts on the left (tokenizer.padding_side='left'), "
                              "so that each sample's last token is the one decoding continues from")
         max_new_tokens = max_new_tokens or self.config.max_report_tokens
-        logits, cache = self.encode_understanding_prefix(pixel_values, input_ids, attention_mask)
+        logits, cache = self.encode_understanding_prefix(pixel_values, input_ids, attention_mask,
+                                                         reserve=max_new_tokens)
         B = input_ids.shape[0]
         out: list[list[int]] = [[] for _ in range(B)]
         done = torch.zeros(B, dtype=torch.bool)
@@ -263,9 +278,12 @@ class UniX(nn.Module):
             repa = torch.zeros((), device=flow_loss.device)
         return {"loss": flow_loss + repa_weight * repa, "flow": flow_loss.detach(), "repa": repa.detach()}
 
-    def encode_caption_prefix(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> KVCache:
-        """KV cache of the caption, computed once and reused by every sampling step."""
-        return self.decoder(**self._caption_inputs(input_ids, attention_mask), update_cache=True)["cache"]
+    def encode_caption_prefix(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                              reserve: int = 0) -> KVCache:
+        """KV cache of the caption, computed once and reused by every sampling step; `reserve` is the room
+        for the generation block, whose keys each step writes after the caption's."""
+        return self.decoder(**self._caption_inputs(input_ids, attention_mask), update_cache=True,
+                            reserve=reserve)["cache"]
 
     def velocity_cached(self, x_t: torch.Tensor, t_B: torch.Tensor, cache: KVCache) -> torch.Tensor:
         """Velocity of latents given a cached caption: only the block [BOI, latents, EOI] goes through the
@@ -274,7 +292,8 @@ class UniX(nn.Module):
         block_pos = cache.valid_BL.sum(dim=1)
         gen = self.latent.embed(x_t, t_B)
         gen_pos = block_pos[:, None].expand(-1, gen.shape[1])
-        out = self.decoder(**self._block_inputs(block_pos), gen_BND=gen, gen_pos_BN=gen_pos, cache=cache)
+        out = self.decoder(**self._block_inputs(block_pos), gen_BND=gen, gen_pos_BN=gen_pos, cache=cache,
+                           new_block=True)
         return self.latent.unpatchify(self.latent.llm2vae(out["gen"]), h, w)
 
     @torch.no_grad()
@@ -307,7 +326,8 @@ class UniX(nn.Module):
         guidance = cfg_scale != 1.0
         ids2 = torch.cat([input_ids, input_ids]) if guidance else input_ids
         mask2 = torch.cat([attention_mask, torch.zeros_like(attention_mask)]) if guidance else attention_mask
-        cache = self.encode_caption_prefix(ids2, mask2) if use_cache else None
+        block = 2 + (noise.shape[-2] // cfg.latent_patch_size) * (noise.shape[-1] // cfg.latent_patch_size)
+        cache = self.encode_caption_prefix(ids2, mask2, reserve=block) if use_cache else None
 
         def velocity(x, t_B, guided):
             xx = torch.cat([x, x]) if guidance else x
@@ -318,9 +338,7 @@ class UniX(nn.Module):
                 return (v[:B], v[B:]) if guidance else (v, None)
             # Outside the guidance interval only the conditional half is needed.
             if use_cache:
-                half = KVCache([k[:B] for k in cache.keys], [v[:B] for v in cache.values],
-                               cache.valid_BL[:B], cache.next_pos_B[:B])
-                return self.velocity_cached(x, t_B, half), None
+                return self.velocity_cached(x, t_B, cache.select(slice(0, B))), None
             return self._velocity_joint(x, t_B, input_ids, attention_mask)["velocity"], None
 
         return flow.euler_sample(velocity, noise, steps, shift, cfg_scale, cfg_interval, renorm)
