@@ -44,6 +44,12 @@ from unix.config import validate_config
 validate_config(config)
 validate(config, "unix/schemas/config.schema.yaml")
 
+# A real run (synthetic: false, e.g. config/paper.yaml) stops here, before any job is built or submitted,
+# with one message listing every data path, weight and endpoint still to set.
+from unix.real_run import check_real_run
+
+check_real_run(config)
+
 from unix import workflow as W
 
 

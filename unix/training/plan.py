@@ -291,8 +291,12 @@ def configured_strategy(config: dict[str, Any], stage: str) -> tuple[str, bool]:
     training.<stage>.activation_checkpointing (False when absent) or the FSDP file's own switch."""
     import yaml
 
+    from unix.launch import resolve_accelerate_config
+
+    # Resolved as the launcher resolves it (as given, else relative to the repository), so a run from another
+    # working directory is planned with the file it will train with; a missing file stops here, naming the key.
     path = config["training"].get("accelerate_config") or ""
-    accel = yaml.safe_load(Path(path).read_text()) if path and Path(path).exists() else {}
+    accel = yaml.safe_load(resolve_accelerate_config(path).read_text()) if path else {}
     fsdp = str((accel or {}).get("distributed_type", "")).upper() == "FSDP"
     ckpt = bool(config["training"][stage].get("activation_checkpointing", False))
     ckpt = ckpt or bool(fsdp and (accel.get("fsdp_config") or {}).get("fsdp_activation_checkpointing"))
