@@ -148,3 +148,20 @@ def test_paper_run_with_paths_lists_training_jobs_with_the_paper_resources(tmp_p
     # 100 image shards, 32 cleaning shards.
     assert re.search(r"^prepare_images\s+100$", out, flags=re.M), out[-4000:]
     assert re.search(r"^clean_reports\s+32$", out, flags=re.M), out[-4000:]
+
+
+def test_explicit_configfile_replaces_the_profiles_paper_config(tmp_path):
+    """What tests/test_slurm.py relies on: `--profile slurm --configfile config.yaml` runs the demo config."""
+    import os
+    import subprocess
+
+    from conftest import BIN
+
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(demo_config()))
+    cmd = [str(BIN / "snakemake"), "--profile", str(REPO / "profiles" / "slurm"), "-s", str(REPO / "Snakefile"),
+           "--directory", str(tmp_path), "-n", "results/train/stage1/summary.json", "--configfile", "config.yaml"]
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env, cwd=tmp_path)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-4000:]
+    assert re.search(r"^make_demo_data\s+1$", out, flags=re.M) and "cannot start" not in out, out[-4000:]

@@ -157,6 +157,8 @@ def slurm_run(slurm_cluster, tmp_path_factory) -> SlurmRun:
     target = f"results/train/{TRAIN_RULE.removeprefix('train_')}/summary.json"
     cmd = ["timeout", "-k", "30", str(RUN_TIMEOUT_S), str(BIN / "snakemake"), "--profile", "slurm",
            "-s", str(REPO / "Snakefile"), "--directory", str(workdir), target,
+           # The profile names the paper-scale config (config/paper.yaml); the demo config replaces it.
+           "--configfile", "config.yaml",
            # Test speed only: the first status check (sacct) after 2 s instead of 40 s.
            "--slurm-init-seconds-before-status-checks", "2"]
     env = {**os.environ, "XDG_CONFIG_HOME": str(xdg), "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
