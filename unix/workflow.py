@@ -27,11 +27,6 @@ def mimic_root(config: dict[str, Any]) -> Path:
     return Path(config["data"]["mimic_cxr_jpg"]) if not uses_synthetic(config) else SYNTHETIC_ROOT
 
 
-def reports_root(config: dict[str, Any]) -> Path:
-    """Root of the report .txt tree (defaults to the MIMIC-CXR-JPG root)."""
-    return Path(config["data"]["mimic_cxr_reports"]) if config["data"]["mimic_cxr_reports"] else mimic_root(config)
-
-
 def mimic_file(config: dict[str, Any], name: str) -> str:
     """Path of one of the MIMIC-CXR-JPG metadata CSVs."""
     return str(mimic_root(config) / name)
