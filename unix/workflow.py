@@ -1,7 +1,9 @@
 """Paths and target lists for the Snakemake rules, so that `.smk` files stay declarative.
 
 Every file the workflow writes lies under `results/<stage>/<what>/...`; the layout is documented at
-the top of the Snakefile and built here.
+the top of the Snakefile and built here. In the import order this module sits above `unix.data` and
+`unix.cleaning` (it uses their file and shard names) and below the paths modules of model, training,
+evaluation and tables, which build on it (tests/test_imports.py).
 """
 
 from __future__ import annotations
