@@ -248,8 +248,8 @@ def evaluate_understanding_step(reports_path: str, out: str, *, model: str, labe
                                 seed: int = 0, rouge_bootstrap: int = 500) -> dict[str, Any]:
     """Table-2 metrics of generated reports -> metrics JSON (RadGraph F1 from rule evaluate_radgraph's file)."""
     from unix.evaluation.label_f1 import chexbert_f1, per_finding_f1
-    from unix.labels import label_reports
     from unix.evaluation.text_metrics import TOKENIZER, bleu4, rouge_l
+    from unix.labels import label_reports
 
     df = pd.read_parquet(reports_path)
     refs, hyps = df["reference"].tolist(), df["generated"].fillna("").tolist()
