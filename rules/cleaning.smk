@@ -82,7 +82,7 @@ rule audit_label_drift:
     resources:
         **W.resources(config, "cpu"),
     conda:
-        # The labeler lives with the evaluation code (CheXbert needs torch).
+        # The evaluation env: drift_labeler chexbert needs torch and transformers (unix.labels.chexbert).
         "../envs/evaluation.yaml"
     script:
         "../workflow_scripts/audit_label_drift.py"

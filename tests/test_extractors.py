@@ -8,8 +8,9 @@ import torch
 from PIL import Image
 
 from unix.data.mimic import CHEXPERT_LABELS
-from unix.evaluation.raddino import (WeightsNotFoundError, chexgenbench_pixels, load_raddino, raddino_features,
-                                     write_demo_raddino)
+from unix.evaluation.raddino import chexgenbench_pixels, load_raddino, raddino_features
+from unix.model.demo_weights import write_demo_raddino
+from unix.weights import WeightsNotFoundError
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +69,7 @@ def tiny_bert_dir(path) -> str:
 def test_chexbert_loads_a_stanford_style_checkpoint(tmp_path) -> None:
     from transformers import BertConfig
 
-    from unix.evaluation.chexbert import CHEXBERT_ORDER, CheXbert, label_reports_chexbert, load_chexbert, prepare_text
+    from unix.labels.chexbert import CHEXBERT_ORDER, CheXbert, label_reports_chexbert, load_chexbert, prepare_text
 
     bert = tiny_bert_dir(tmp_path / "bert")
     torch.manual_seed(0)
@@ -97,7 +98,7 @@ def test_chexbert_loads_a_stanford_style_checkpoint(tmp_path) -> None:
 
 
 def test_chexbert_errors_name_the_config_keys(tmp_path) -> None:
-    from unix.evaluation.chexbert import load_chexbert
+    from unix.labels.chexbert import load_chexbert
 
     bert = tiny_bert_dir(tmp_path / "bert")
     with pytest.raises(WeightsNotFoundError, match=r"weights\.chexbert.*evaluation\.labeler: rules"):

@@ -9,8 +9,8 @@ import pytest
 
 from unix.data.mimic import CHEXPERT_LABELS
 from unix.evaluation import label_reports
-from unix.evaluation.labeler import label_report
-from unix.evaluation.raddino import WeightsNotFoundError
+from unix.labels.rules import label_report
+from unix.weights import WeightsNotFoundError
 
 NAN = math.nan
 

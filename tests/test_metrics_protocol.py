@@ -86,7 +86,8 @@ def demo_features(tmp_path_factory):
     from PIL import Image
 
     from unix.data.radiograph import Anatomy, Findings, render, to_uint8
-    from unix.evaluation.raddino import load_raddino, raddino_features, write_demo_raddino
+    from unix.evaluation.raddino import load_raddino, raddino_features
+    from unix.model.demo_weights import write_demo_raddino
 
     model, processor = load_raddino(write_demo_raddino(tmp_path_factory.mktemp("rd") / "raddino", seed=0))
     rng = np.random.default_rng(0)

@@ -79,7 +79,7 @@ def test_generated_images_do_not_depend_on_the_number_of_shards(model_dir, data,
 
 
 def test_generation_metrics_from_features(model_dir, data, tmp_path) -> None:
-    from unix.evaluation.raddino import write_demo_raddino
+    from unix.model.demo_weights import write_demo_raddino
 
     split = str(data / "gen_split.parquet")
     raddino = str(write_demo_raddino(tmp_path / "raddino"))

@@ -1,7 +1,9 @@
 """Paths and target lists for the Snakemake rules, so that `.smk` files stay declarative.
 
 Every file the workflow writes lies under `results/<stage>/<what>/...`; the layout is documented at
-the top of the Snakefile and built here.
+the top of the Snakefile and built here. In the import order this module sits above `unix.data` and
+`unix.cleaning` (it uses their file and shard names) and below the paths modules of model, training,
+evaluation and tables, which build on it (tests/test_imports.py).
 """
 
 from __future__ import annotations
@@ -25,11 +27,6 @@ def uses_synthetic(config: dict[str, Any]) -> bool:
 def mimic_root(config: dict[str, Any]) -> Path:
     """Root of MIMIC-CXR-JPG: the configured one, or the synthetic tree."""
     return Path(config["data"]["mimic_cxr_jpg"]) if not uses_synthetic(config) else SYNTHETIC_ROOT
-
-
-def reports_root(config: dict[str, Any]) -> Path:
-    """Root of the report .txt tree (defaults to the MIMIC-CXR-JPG root)."""
-    return Path(config["data"]["mimic_cxr_reports"]) if config["data"]["mimic_cxr_reports"] else mimic_root(config)
 
 
 def mimic_file(config: dict[str, Any], name: str) -> str:

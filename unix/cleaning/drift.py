@@ -1,7 +1,7 @@
 """Label-drift audit: cleaning should remove noise, not findings.
 
 The raw and the cleaned text of every report are labelled with the project's CheXpert-style labeler
-(`unix.evaluation.label_reports`, 14 observations, 1 / 0 / -1 / NaN); a report whose labels differ is
+(`unix.labels.label_reports`, 14 observations, 1 / 0 / -1 / NaN); a report whose labels differ is
 listed, one row per changed observation. Reports whose cleaning failed keep their raw text and cannot
 drift; they are counted apart.
 """
@@ -20,11 +20,9 @@ DRIFT_COLUMNS = ["report_id", "label", "raw_value", "cleaned_value"]
 
 
 def default_labeler(name: str = "rules", **kwargs: Any) -> LabelFn:
-    """The project's report labeler (`unix.evaluation.label_reports`; kwargs such as the CheXbert paths)."""
-    try:
-        from unix.evaluation import label_reports
-    except ImportError:
-        from unix.evaluation.labeler import label_reports
+    """The project's report labeler (`unix.labels.label_reports`; kwargs such as the CheXbert paths)."""
+    from unix.labels import label_reports
+
     return lambda texts: label_reports(list(texts), labeler=name, **kwargs)
 
 

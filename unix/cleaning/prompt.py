@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from unix.data.reports import format_report
+
 PROMPT_DIR = Path(__file__).resolve().parents[1] / "prompts"
 CLEAN_PROMPT = "clean_report"
 JUDGE_PROMPT = "judge_report"
@@ -102,16 +104,6 @@ _FORBIDDEN_HEADERS = re.compile(
 )
 
 
-def format_cleaned(findings: str, impression: str) -> str:
-    """The output format: `FINDINGS: f IMPRESSION: i`, leaving out an empty section."""
-    parts = []
-    if findings.strip():
-        parts.append(f"FINDINGS: {_squash(findings)}")
-    if impression.strip():
-        parts.append(f"IMPRESSION: {_squash(impression)}")
-    return " ".join(parts)
-
-
 def _squash(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip()
 
@@ -147,7 +139,7 @@ def parse_cleaned(answer: str | None, raw: str | None = None) -> str:
         raise MalformedAnswer("markdown or quotes around the answer")
     if raw is not None and len(text) > 1.5 * len(_squash(raw)) + 100:
         raise MalformedAnswer(f"answer ({len(text)} chars) much longer than the raw report ({len(raw)} chars)")
-    return format_cleaned(bodies.get("FINDINGS", ""), bodies.get("IMPRESSION", ""))
+    return format_report(bodies.get("FINDINGS", ""), bodies.get("IMPRESSION", ""))
 
 
 _VERDICT = re.compile(r"VERDICT\s*:\s*(PASS|FAIL)\b", re.IGNORECASE)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 
-from unix.cleaning.prompt import format_cleaned
+from unix.data.reports import format_report
 
 RULES_VERSION = "rules-v1"
 
@@ -160,7 +160,7 @@ def clean_report_rules(raw: str) -> tuple[str, str]:
         # A report without FINDINGS/IMPRESSION headings: its body is the findings.
         findings, impression = sections.body or _body_after_header_block(raw), ""
     impression_parts = [clean_text(impression), clean_text(sections.addendum)]
-    cleaned = format_cleaned(clean_text(findings), " ".join(x for x in impression_parts if x))
+    cleaned = format_report(clean_text(findings), " ".join(x for x in impression_parts if x))
     if not cleaned:
         return "", "no diagnostic content found (no FINDINGS or IMPRESSION text left after cleaning)"
     return cleaned, ""

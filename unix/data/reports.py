@@ -62,3 +62,18 @@ def read_report(path: str | Path) -> ReportRead:
     if not text.strip():
         return ReportRead(None, EMPTY_REPORT, f"{p} is empty ({len(raw)} bytes)")
     return ReportRead(text)
+
+
+def format_report(findings: str, impression: str) -> str:
+    """The one-line report text the project trains and evaluates on: ``FINDINGS: f IMPRESSION: i``.
+
+    Each section's whitespace is collapsed (`normalize_text`); an empty or blank section is left out, so two
+    empty sections give "". Cleaning writes this format; training and evaluation fall back to it for a study
+    without a cleaned report.
+    """
+    parts = []
+    if findings.strip():
+        parts.append(f"FINDINGS: {normalize_text(findings)}")
+    if impression.strip():
+        parts.append(f"IMPRESSION: {normalize_text(impression)}")
+    return " ".join(parts)

@@ -13,7 +13,8 @@ CheXGenBench (and UniX, which copies it) feeds RadDino as follows, and so do we:
 
 Weights come from a local directory (config ``weights.raddino``: microsoft/rad-dino with config.json,
 model weights and preprocessor_config.json). Nothing is downloaded. For the demo and tests,
-`write_demo_raddino` saves a tiny randomly initialised model of the same architecture (DINOv2).
+`unix.model.demo_weights.write_demo_raddino` saves a tiny randomly initialised model of the same
+architecture (DINOv2).
 """
 
 from __future__ import annotations
@@ -26,28 +27,11 @@ import numpy as np
 import torch
 from PIL import Image
 
+from unix.weights import require_dir
+
 log = logging.getLogger(__name__)
 
 CHEXGENBENCH_SIZE = 299
-RADDINO_MEAN, RADDINO_STD = 0.5307, 0.2583
-
-
-class WeightsNotFoundError(FileNotFoundError):
-    """Pretrained weights are not where the config says; the message names the config key and the fix."""
-
-
-def require_dir(path: str | Path, key: str, what: str, needed: Sequence[str] = ("config.json",)) -> Path:
-    """`path` as a directory holding `needed`, or WeightsNotFoundError naming config `key`."""
-    if not str(path):
-        raise WeightsNotFoundError(f"{what}: config weights.{key} is empty; set it to a local copy of the weights")
-    p = Path(path)
-    missing = [n for n in needed if not (p / n).exists()]
-    if not p.is_dir() or missing:
-        raise WeightsNotFoundError(
-            f"{what}: no weights at {p} (config weights.{key}; missing: {missing or [str(p)]}). Put a local copy "
-            "there (nothing is downloaded at run time) or correct the path"
-        )
-    return p
 
 
 def chexgenbench_pixels(images: Sequence[Image.Image | None]) -> torch.Tensor:
@@ -105,27 +89,3 @@ def raddino_features(
         raise ValueError("no images to extract RadDino features from")
     return np.concatenate(feats).astype(np.float32)
 
-
-def write_demo_raddino(path: str | Path, seed: int = 0, hidden_size: int = 32, image_size: int = 56,
-                       initializer_range: float = 0.2) -> Path:
-    """Save a tiny randomly initialised RadDino-architecture model (DINOv2, patch 14) with its processor.
-
-    The processor has rad-dino's settings except the size (`image_size` instead of 518) so that the CPU
-    demo stays fast. Its features mean nothing medically; it exists to run the pipeline end to end.
-    """
-    from transformers import Dinov2Config, Dinov2Model
-    from transformers.models.bit.image_processing_pil_bit import BitImageProcessorPil
-
-    torch.manual_seed(seed)
-    config = Dinov2Config(hidden_size=hidden_size, num_hidden_layers=2, num_attention_heads=2, mlp_ratio=2,
-                          image_size=image_size, patch_size=14, layerscale_value=1.0,
-                          initializer_range=initializer_range)
-    p = Path(path)
-    p.mkdir(parents=True, exist_ok=True)
-    Dinov2Model(config).eval().save_pretrained(p)
-    BitImageProcessorPil(
-        do_resize=True, size={"shortest_edge": image_size}, resample=3, do_center_crop=True,
-        crop_size={"height": image_size, "width": image_size}, do_rescale=True, rescale_factor=1 / 255,
-        do_normalize=True, image_mean=[RADDINO_MEAN] * 3, image_std=[RADDINO_STD] * 3, do_convert_rgb=True,
-    ).save_pretrained(p)
-    return p

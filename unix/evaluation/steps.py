@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from unix.data.mimic import CHEXPERT_LABELS
+from unix.data.reports import format_report
 from unix.evaluation.protocol import dedup_by_prompt, image_seed, shard_slices
 from unix.evaluation.results import NotComputedError, write_metrics
 from unix.evaluation.test_data import describe, describe_split
@@ -36,8 +37,6 @@ def resolve_device(name: str) -> str:
 def understanding_test_set(split_path: str | Path, reports_path: str | Path | None, limit: int = 0) -> pd.DataFrame:
     """Test rows of the understanding split with their reference report (the cleaned report, as in training;
     the split's own FINDINGS/IMPRESSION when cleaning gave none). Columns: dicom_id, study_id, reference."""
-    from unix.training.data import _answer_text
-
     split = pd.read_parquet(split_path)
     test = split[split["split"] == "test"].reset_index(drop=True)
     if test.empty:
@@ -46,7 +45,7 @@ def understanding_test_set(split_path: str | Path, reports_path: str | Path | No
     if reports_path:
         rep = pd.read_parquet(reports_path, columns=["study_id", "cleaned_text"])
         cleaned = {int(s): str(t) for s, t in zip(rep["study_id"], rep["cleaned_text"]) if str(t).strip()}
-    refs = [cleaned.get(int(s)) or _answer_text(str(f or ""), str(i or ""))
+    refs = [cleaned.get(int(s)) or format_report(str(f or ""), str(i or ""))
             for s, f, i in zip(test["study_id"], test["findings"], test["impression"])]
     out = pd.DataFrame({"dicom_id": test["dicom_id"].astype(str), "study_id": test["study_id"], "reference": refs})
     out = out[out["reference"].str.strip() != ""].reset_index(drop=True)
@@ -252,8 +251,8 @@ def evaluate_understanding_step(reports_path: str, out: str, *, model: str, labe
                                 seed: int = 0, rouge_bootstrap: int = 500) -> dict[str, Any]:
     """Table-2 metrics of generated reports -> metrics JSON (RadGraph F1 from rule evaluate_radgraph's file)."""
     from unix.evaluation.label_f1 import chexbert_f1, per_finding_f1
-    from unix.evaluation.labeler import label_reports
     from unix.evaluation.text_metrics import TOKENIZER, bleu4, rouge_l
+    from unix.labels import label_reports
 
     df = pd.read_parquet(reports_path)
     refs, hyps = df["reference"].tolist(), df["generated"].fillna("").tolist()

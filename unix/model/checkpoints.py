@@ -49,16 +49,16 @@ def save_pretrained(model, directory: str | Path) -> None:
     save_file(state, str(directory / WEIGHTS_NAME), metadata={"format": "unix-cxr"})
 
 
-def from_pretrained(directory: str | Path, map_location: str | torch.device = "cpu"):
-    """The model of a directory written by `save_pretrained`, its parameters in the dtypes saved.
+def from_pretrained(model_cls: Callable[[UniXConfig], torch.nn.Module], directory: str | Path,
+                    map_location: str | torch.device = "cpu"):
+    """The `model_cls` model of a directory written by `save_pretrained`, its parameters in the dtypes saved.
 
-    The model is built with its parameters on the meta device and the file's tensors are assigned into
-    it, so no random model is allocated and initialised first (peak memory is about one copy of the
-    weights; see benchmarks/bench_load.py).
+    `UniX.from_pretrained` passes its class, so this module never imports the model (the import runs one
+    way: unix.model.unix -> unix.model.checkpoints). The model is built with its parameters on the meta
+    device and the file's tensors are assigned into it, so no random model is allocated and initialised
+    first (peak memory is about one copy of the weights; see benchmarks/bench_load.py).
     """
     from safetensors.torch import load_file
-
-    from unix.model.unix import UniX
 
     directory = Path(directory)
     for name in (CONFIG_NAME, WEIGHTS_NAME):
@@ -67,7 +67,7 @@ def from_pretrained(directory: str | Path, map_location: str | torch.device = "c
                                   f"{WEIGHTS_NAME} as written by UniX.save_pretrained")
     config = UniXConfig.load(directory / CONFIG_NAME)
     with params_on_meta():
-        model = UniX(config)
+        model = model_cls(config)
     state = load_file(str(directory / WEIGHTS_NAME), device=str(map_location))
     # Checkpoints written before the latent position table was saved recompute it (same values).
     load_strict(model, state, source=str(directory / WEIGHTS_NAME), assign=True,

@@ -361,7 +361,7 @@ class UniX(nn.Module):
     def from_pretrained(cls, directory: str | Path, map_location: str | torch.device = "cpu") -> "UniX":
         from unix.model.checkpoints import from_pretrained
 
-        return from_pretrained(directory, map_location=map_location)
+        return from_pretrained(cls, directory, map_location=map_location)
 
 
 def _choose(logits_BV: torch.Tensor, do_sample: bool, temperature: float, top_p: float,

@@ -8,12 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from unix.data.mimic import CHEXPERT_LABELS
-
 from unix.workflow import RESULTS
+
 TABLES_DIR = RESULTS / "tables"
 FIGURES_DIR = RESULTS / "figures"
-TRAIN_DIR = RESULTS / "train"
 
 TABLE_KEYS = ("table2", "table3", "table4", "table5")
 FIGURES = ("loss_curves", "per_pathology_fd", "report_examples", "split_accounting", "image_grid")
@@ -124,11 +122,6 @@ def release_table_targets(config: dict[str, Any]) -> list[str]:
     return [p for key in RELEASE_TABLE_KEYS for p in release_table_outputs(key).values()]
 
 
-def is_synthetic(config: dict[str, Any]) -> bool:
-    """Tables and figures are marked synthetic when config says so or the synthetic tree is used."""
-    return bool(config["synthetic"]) or not config["data"]["mimic_cxr_jpg"]
-
-
 def training_logs(config: dict[str, Any]) -> dict[str, str]:
     """{stage: results/train/<stage>/log.csv} of the three stages."""
     from unix.training.paths import outputs
@@ -145,11 +138,6 @@ def image_grid_inputs(config: dict[str, Any]) -> dict[str, Any]:
     size = config["training"]["stage3"]["source_size"]
     return {"model": outputs("stage3")["final"], "split": W.GENERATION_SPLIT,
             "images": W.image_shard_paths(config, size)}
-
-
-def per_pathology_findings() -> list[str]:
-    """The 14 CheXpert findings in Table 4's order (the CSV column order)."""
-    return list(CHEXPERT_LABELS)
 
 
 def table_targets(config: dict[str, Any]) -> list[str]:

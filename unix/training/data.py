@@ -23,6 +23,8 @@ import numpy as np
 import torch
 from PIL import Image
 
+from unix.data.reports import format_report
+
 log = logging.getLogger(__name__)
 
 IGNORE_INDEX = -100
@@ -159,15 +161,6 @@ def pad_batch(seqs: list[list[int]], pad: int, max_length: int | None = None) ->
 
 
 # ------------------------------------------------------------------------------------------- datasets
-def _answer_text(findings: str, impression: str) -> str:
-    parts = []
-    if findings:
-        parts.append(f"FINDINGS: {findings.strip()}")
-    if impression:
-        parts.append(f"IMPRESSION: {impression.strip()}")
-    return " ".join(parts)
-
-
 def understanding_pairs(split_path: str | Path, reports_path: str | Path | None) -> list[tuple[str, str]]:
     """(dicom_id, answer text) for the training rows of the understanding split.
 
@@ -192,7 +185,7 @@ def understanding_pairs(split_path: str | Path, reports_path: str | Path | None)
     ):
         text = cleaned.get(int(study_id))
         if text is None:
-            text = _answer_text(str(findings or ""), str(impression or ""))
+            text = format_report(str(findings or ""), str(impression or ""))
             fallback += 1
         if not text:
             skipped += 1

@@ -21,7 +21,7 @@ recipe from that mapping.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 from typing import Any, Literal
 
 STAGES = ("stage1", "stage2", "stage3")
@@ -230,8 +230,3 @@ def recipe_from_config(config: dict[str, Any], name: str) -> StageRecipe:
     values.update(structure)
     values.setdefault("seed", int(config.get("seed", 0)))
     return StageRecipe(name=name, **values)
-
-
-def default_recipe_fields() -> dict[str, Any]:
-    """The dataclass defaults (used by documentation and tests)."""
-    return {f.name: f.default for f in fields(StageRecipe) if f.default is not field}

@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from unix.data.mimic import CHEXPERT_LABELS
-from unix.evaluation.raddino import WeightsNotFoundError, require_dir
+from unix.weights import WeightsNotFoundError, require_dir
 
 CHEXBERT_ORDER = [
     "Enlarged Cardiomediastinum", "Cardiomegaly", "Lung Opacity", "Lung Lesion", "Edema", "Consolidation",

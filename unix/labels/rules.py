@@ -10,14 +10,15 @@ Support Devices and No Finding) is positive or uncertain, else NaN.
 
 The output uses the MIMIC-CXR chexpert CSV convention (1.0, 0.0, -1.0, NaN; ``CHEXPERT_LABELS`` order).
 It is NOT CheXbert (which the paper used): it has no parser, no dependency graph and a far smaller phrase
-list, so its F1 values are not comparable to the paper's. Select it with ``evaluation.labeler: rules``;
-results computed with it are labelled ``labeler: rules`` in their metrics files.
+list, so its F1 values are not comparable to the paper's. Select it with ``evaluation.labeler: rules`` (or
+``cleaning.drift_labeler: rules``); results computed with it are labelled ``labeler: rules`` in their metrics
+files.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Iterable, Sequence
+from typing import Iterable
 
 import numpy as np
 
@@ -149,29 +150,3 @@ def label_reports_rules(texts: Iterable[str]) -> np.ndarray:
     rows = [label_report(t if isinstance(t, str) else "") for t in texts]
     return np.stack(rows) if rows else np.empty((0, len(CHEXPERT_LABELS)))
 
-
-LABELERS = ("rules", "chexbert")
-
-
-def label_reports(
-    texts: Sequence[str],
-    labeler: str = "rules",
-    chexbert_checkpoint: str = "",
-    bert_dir: str = "",
-    device: str = "cpu",
-    batch_size: int = 16,
-) -> np.ndarray:
-    """(N, 14) CheXpert labels of reports (CSV convention, ``CHEXPERT_LABELS`` order) by the named labeler.
-
-    ``rules``: the offline rule labeler of this module (an approximation of CheXbert);
-    ``chexbert``: CheXbert from `chexbert_checkpoint` (chexbert.pth) and `bert_dir` (bert-base-uncased);
-    missing weights raise `WeightsNotFoundError` naming the config key.
-    """
-    if labeler == "rules":
-        return label_reports_rules(texts)
-    if labeler == "chexbert":
-        from unix.evaluation.chexbert import label_reports_chexbert, load_chexbert
-
-        model, tokenizer = load_chexbert(chexbert_checkpoint, bert_dir, device)
-        return label_reports_chexbert(list(texts), model, tokenizer, batch_size)
-    raise ValueError(f"unknown labeler {labeler!r} (config evaluation.labeler); use one of {LABELERS}")
