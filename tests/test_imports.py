@@ -16,13 +16,15 @@ PACKAGE_DIR = Path(__file__).resolve().parents[1] / "unix"
 # Lowest first. The entries are the package `unix` itself and its direct children (packages or modules).
 LAYERS: list[tuple[str, ...]] = [
     # Neutral bottom: the config, provenance records, the step runner, launching, packaged facts, weight errors.
-    ("unix", "unix.config", "unix.provenance", "unix.pipeline", "unix.launch", "unix.resources", "unix.weights"),
+    # real_run: the parse-time check that a real (non-synthetic) run names every path it needs.
+    ("unix", "unix.config", "unix.provenance", "unix.pipeline", "unix.launch", "unix.resources", "unix.weights",
+     "unix.real_run"),
     ("unix.data",),
     ("unix.labels",),  # CheXpert-style report labelers: the drift audit of cleaning and the evaluation use them
     ("unix.cleaning",),
     # The results layout of the data and cleaning stages, for the Snakefile; the model, training, evaluation and
     # tables paths modules build on it.
-    ("unix.workflow",),
+    ("unix.workflow", "unix.job_limits"),  # job_limits: the Snakefile's onerror messages (config keys of limits)
     ("unix.model",),
     ("unix.training",),
     ("unix.evaluation",),
