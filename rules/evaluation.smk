@@ -8,7 +8,8 @@
 #   results/evaluation/understanding/{model}.json       evaluate_understanding (cpu)
 #   results/evaluation/generation/{model}.json          evaluate_generation    (cpu)
 #   results/evaluation/per_pathology/{model}.json       evaluate_per_pathology (cpu)
-# Models: unix (stage 1), unix-256 (stage 2), unix-512 (stage 3), ablation-<variant> (Table 5), and
+# Models: unix (stage 1), unix-256 (stage 2), unix-512 (stage 3), ablation-<variant> (Table 5), init (the
+# untrained initial model, Table 3's control row), and
 # release (the released checkpoint of weights.unix; no training rule runs for it).
 # generate_reports reads UniX's test_data.json when evaluation.understanding_test_set is set (its items, prompts
 # and references, images from the MIMIC-CXR-JPG tree), else our understanding split.
@@ -19,7 +20,7 @@ EV = config["evaluation"]
 
 
 wildcard_constraints:
-    model=r"unix|unix-256|unix-512|release|ablation-[A-Za-z0-9_.]+",
+    model=r"unix|unix-256|unix-512|init|release|ablation-[A-Za-z0-9_.]+",
     shard=r"\d{3}",
     imageset=r"real|generated-[A-Za-z0-9_.-]+",
 

@@ -24,12 +24,21 @@ def repo() -> Path:
     return REPO
 
 
+# Workflow tests check wiring, not learning (tests/test_learning.py does): they train with the small budgets
+# the demo had before it was made to learn, so the suite stays fast.
+TEST_TRAINING_BUDGETS = {
+    "demo_vae": {"steps": 20},
+    "stage2": {"steps": 12, "batch_size": 4, "lr": 1.0e-3, "warmup_steps": 2, "checkpoint_every": 5},
+    "stage3": {"steps": 12, "warmup_steps": 2, "checkpoint_every": 5},
+}
+
+
 def demo_config(**overrides) -> dict:
-    """The repository's config.yaml with nested overrides merged in."""
+    """The repository's config.yaml with the test training budgets and nested overrides merged in."""
     from unix.config import merge
 
     config = yaml.safe_load((REPO / "config.yaml").read_text())
-    return merge(config, overrides)
+    return merge(merge(config, {"training": TEST_TRAINING_BUDGETS}), overrides)
 
 
 def run_snakemake(workdir: Path, *args: str, config: dict | None = None, timeout: int = 1200,

@@ -12,12 +12,14 @@ from conftest import demo_config, run_snakemake
 def test_dry_run_schedules_demo_weights_only_when_missing(tmp_path):
     out = run_snakemake(tmp_path / "a", "-n", "results/model/init", config=demo_config()).stdout
     assert "rule make_demo_weights" in out and "rule init_model" in out
+    assert "rule train_demo_vae" in out and "results/model/demo-weights/vae.summary.json" in out
     assert "results/model/demo-weights/vae" in out and "results/model/demo-weights/raddino" in out
     vae = tmp_path / "my-vae"
     vae.mkdir()
     out = run_snakemake(tmp_path / "b", "-n", "results/model/init",
                         config=demo_config(weights={"vae": str(vae)})).stdout
     assert "results/model/demo-weights/raddino" in out and "results/model/demo-weights/vae" not in out
+    assert "train_demo_vae" not in out
 
 
 @pytest.mark.slow

@@ -83,6 +83,17 @@ def test_table3_measured_row_difference_and_not_computed(tmp_path):
     assert "n_real < 768" in " ".join(row.notes)
 
 
+def test_table3_control_row_gives_the_fd_ratio_note(tmp_path):
+    """The untrained initial model is Table 3's control: each trained row's FD is noted as a ratio to it."""
+    t = paper_table("table3")
+    rows = [B.measured_row(t, write_metrics(tmp_path / f"{n}.json", {"fd_raddino": fd}), name)
+            for n, name, fd in (("a", "ours: unix-256", 100.0), ("b", "control: init (untrained)", 250.0))]
+    notes = B.learning_notes(rows)
+    assert notes == ["ours: unix-256: FD-RadDino 100.000 = 0.40 x that of control: init (untrained) (250.000; "
+                     "same real features and noise seeds)"]
+    assert B.learning_notes(rows[:1]) == []
+
+
 def test_table2_scales_fractions_to_percent_and_marks_unreported(tmp_path):
     cols = paper_table("table2").columns
     path = tmp_path / "unix.json"

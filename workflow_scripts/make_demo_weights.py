@@ -1,4 +1,4 @@
-"""make_demo_weights: tiny random RadDino (Dinov2Model) and KL-f16-shaped VAE (AutoencoderKL) for the demo."""
+"""make_demo_weights: the tiny random RadDino (Dinov2Model) stand-in for the demo (the demo VAE is trained by train_demo_vae)."""
 
 from unix.pipeline import run_step
 

@@ -10,7 +10,8 @@
     results/evaluation/alignment/{model}.json                evaluate_alignment (envs/alignment.yaml; -> generation)
 
 Model names: ``unix`` (stage 1, understanding), ``unix-256`` (stage 2), ``unix-512`` (stage 3),
-``ablation-<variant>`` (Table 5, results/ablation/<variant>/final) and ``release`` (the released UniX
+``ablation-<variant>`` (Table 5, results/ablation/<variant>/final), ``init`` (the initial model before any
+training: Table 3's control row, whose FD the trained generation branch must beat) and ``release`` (the released UniX
 checkpoint of config weights.unix, converted by the release_model rule into results/model/release; it is
 evaluated like stage 3, for understanding and for generation, and no training rule is involved).
 """
@@ -25,12 +26,13 @@ REAL = "real"
 GENERATED_PREFIX = "generated-"
 _STAGE_OF = {"unix": "stage1", "unix-256": "stage2", "unix-512": "stage3"}
 RELEASE = "release"
+INIT = "init"  # the initial model (results/model/init): the untrained generation branch, a Table-3 control
 RELEASE_MODEL = str(RESULTS / "model" / "release")
 
 
 def _check_model(model: str) -> None:
-    if model not in _STAGE_OF and model != RELEASE and not model.startswith("ablation-"):
-        raise ValueError(f"unknown model name {model!r}; use one of {sorted(_STAGE_OF)}, {RELEASE} or "
+    if model not in _STAGE_OF and model not in (RELEASE, INIT) and not model.startswith("ablation-"):
+        raise ValueError(f"unknown model name {model!r}; use one of {sorted(_STAGE_OF)}, {RELEASE}, {INIT} or "
                          "ablation-<variant>")
 
 
@@ -41,6 +43,10 @@ def model_dir(model: str) -> str:
     _check_model(model)
     if model == RELEASE:
         return RELEASE_MODEL
+    if model == INIT:
+        from unix.model.paths import INIT_MODEL
+
+        return INIT_MODEL
     if model.startswith("ablation-"):
         return outputs(model.removeprefix("ablation-"))["final"]
     return outputs(_STAGE_OF[model])["final"]
@@ -50,7 +56,8 @@ def generation_size(config: dict[str, Any], model: str) -> int:
     """Side of the generated images: the resolution the model was last trained at (ablation: stage 2's;
     release: stage 3's, since the released checkpoint is the paper's 512-px stage-3 model)."""
     _check_model(model)
-    stage = "stage2" if model.startswith("ablation-") else "stage3" if model == RELEASE else _STAGE_OF[model]
+    stage = ("stage2" if model.startswith("ablation-") or model == INIT else "stage3" if model == RELEASE
+             else _STAGE_OF[model])
     if stage == "stage1":
         raise ValueError("model 'unix' is the understanding checkpoint; generation uses unix-256 or unix-512")
     return int(config["training"][stage]["resolution"])

@@ -16,6 +16,24 @@ def demo_weight_outputs(config: dict[str, Any]) -> dict[str, str]:
     return {name: str(DEMO_WEIGHTS / name) for name in DEMO_WEIGHT_NAMES if not config["weights"][name]}
 
 
+def random_demo_outputs(config: dict[str, Any]) -> dict[str, str]:
+    """The stand-ins make_demo_weights writes at random initialisation (RadDino); the demo VAE is trained
+    by train_demo_vae instead."""
+    return {k: v for k, v in demo_weight_outputs(config).items() if k != "vae"}
+
+
+DEMO_VAE_SUMMARY = str(DEMO_WEIGHTS / "vae.summary.json")
+
+
+def demo_vae_inputs(config: dict[str, Any]) -> dict[str, Any]:
+    """Inputs of train_demo_vae: the generation split and its prepared images of stage 2's source size."""
+    from unix import workflow as W
+
+    stage2 = config["training"]["stage2"]
+    size = stage2["source_size"] or stage2["resolution"]
+    return {"split": W.GENERATION_SPLIT, "images": W.image_shard_paths(config, size)}
+
+
 def init_weights(config: dict[str, Any]) -> dict[str, str]:
     """Resolved local weight paths `init_model` reads (empty: random initialisation)."""
     from unix.workflow import weight_path

@@ -252,6 +252,23 @@ def merge_metrics(records: Iterable[Any]) -> Any:
                          meta=meta)
 
 
+def learning_notes(rows: list[MeasuredRow]) -> list[str]:
+    """Notes comparing each trained row with a control row (name starting "control:") of the same table:
+    FD-RadDino as a ratio to the control's (Table 3: below 0.5 means the generation branch learned)."""
+    controls = [r for r in rows if r.name.startswith("control:")]
+    notes = []
+    for control in controls:
+        base = control.values.get("fd_raddino")
+        if not base:
+            continue
+        for row in rows:
+            if row.name.startswith("ours:") and "fd_raddino" in row.values:
+                notes.append(f"{row.name}: FD-RadDino {row.values['fd_raddino']:.3f} = "
+                             f"{row.values['fd_raddino'] / base:.2f} x that of {control.name} ({base:.3f}; "
+                             "same real features and noise seeds)")
+    return notes
+
+
 def make_table(key: str, metrics_files: dict[str, Any], synthetic: bool, csv_path: str | Path,
                md_path: str | Path, missing_reason: str | None = None) -> dict[str, Any]:
     """Build table `key` from `{row name: spec}` and write it.
@@ -276,6 +293,6 @@ def make_table(key: str, metrics_files: dict[str, Any], synthetic: bool, csv_pat
                                  reference=spec.get("reference")))
         sources[name + suffix] = paths
     df = build_table(table, rows, synthetic, missing_reason=missing_reason)
-    notes = [n for r in rows for n in r.notes]
+    notes = [n for r in rows for n in r.notes] + learning_notes(rows)
     write_table(df, csv_path, md_path, table_title(table, synthetic), notes)
     return {"row_sources": sources, "synthetic": synthetic, "n_measured_rows": len(rows)}

@@ -37,6 +37,10 @@ def metrics_path(kind: str, model: str) -> str:
 # Models of each table, as the evaluation names them, and the published row each compares with.
 UNDERSTANDING_MODELS = {"unix": "UniX"}
 GENERATION_MODELS = {"unix-256": "UniX-256", "unix-512": "UniX-512"}
+# Control rows: the same evaluation of a model that cannot have learned the task, so a table shows whether
+# training did. Table 3: the initial model (untrained generation branch, images from the same seeds); only on
+# synthetic data (the demo), where it is cheap, since on MIMIC-CXR it would generate the whole test set once more.
+INIT_CONTROL_ROW = "control: init (untrained)"
 
 
 def ablation_variants(config: dict[str, Any]) -> list[str]:
@@ -67,9 +71,13 @@ def table_rows(config: dict[str, Any], key: str) -> dict[str, dict[str, Any]]:
                 for m, ref in UNDERSTANDING_MODELS.items()}
     if key in ("table3", "table4"):
         kind = "generation" if key == "table3" else "per_pathology"
-        return {f"ours: {m}": {"paths": [metrics_path(kind, m)], "reference": ref,
+        rows = {f"ours: {m}": {"paths": [metrics_path(kind, m)], "reference": ref,
                                "resolution": _generation_size(config, m)}
                 for m, ref in GENERATION_MODELS.items()}
+        if key == "table3" and is_synthetic(config):
+            rows[INIT_CONTROL_ROW] = {"paths": [metrics_path(kind, "init")], "reference": "UniX-256",
+                                      "resolution": _generation_size(config, "init")}
+        return rows
     if key == "table5":
         return {
             f"ours: {v}": {"paths": [metrics_path("understanding", ablation_model(v)),
