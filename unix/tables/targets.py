@@ -64,6 +64,11 @@ def _generation_size(config: dict[str, Any], model: str) -> int | None:
         return None
 
 
+def is_synthetic(config: dict[str, Any]) -> bool:
+    """Tables and figures are marked synthetic when config says so or the synthetic tree is used."""
+    return bool(config["synthetic"]) or not config["data"]["mimic_cxr_jpg"]
+
+
 def table_rows(config: dict[str, Any], key: str) -> dict[str, dict[str, Any]]:
     """{measured row name: {"paths": [metrics files], "reference": published row, "resolution": px}}."""
     if key == "table2":
