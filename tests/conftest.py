@@ -81,3 +81,15 @@ def tiny_training_setup(tmp_path_factory):
     texts = list(pd.read_parquet(files["reports"])["cleaned_text"]) + list(pd.read_parquet(files["gen_split"])["prompt"])
     write_initial_model(root / "init", "tiny", {}, texts * 20, 300, seed=0)
     return root, files
+
+
+@pytest.fixture
+def restore_logging():
+    """`unix clean` in-process points the root logger at this test's (captured) stderr: undo that after."""
+    import logging
+
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)

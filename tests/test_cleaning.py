@@ -325,18 +325,6 @@ def test_completion_parser_reads_the_recorded_fields_and_rejects_other_json():
         _Completion.from_json(b"{not json")
 
 
-@pytest.fixture
-def restore_logging():
-    """`unix clean` in-process points the root logger at this test's (captured) stderr: undo that after."""
-    import logging
-
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
-
-
 # -- inputs that are never sent ----------------------------------------------------------------------------
 
 @pytest.mark.parametrize("text, reason", [

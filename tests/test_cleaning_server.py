@@ -211,18 +211,6 @@ def test_cached_failures_are_resent_only_when_asked(tmp_path, key):
     assert server.requests == 8 and again.accounting.cache_hits == 2
 
 
-@pytest.fixture
-def restore_logging():
-    """`unix clean` in-process points the root logger at this test's (captured) stderr: undo that after."""
-    import logging
-
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
-
-
 # -- inputs never sent, the circuit breaker, records of every attempt --------------------------------------
 
 def test_null_and_contentless_reports_are_never_sent(tmp_path, key):

@@ -78,7 +78,8 @@ def _generated(model_dir: Path, prompts: list[str]) -> list[Image.Image]:
 @pytest.mark.slow
 def test_demo_vae_and_stage2_learn_from_scratch(tmp_path):
     from unix.evaluation.distances import frechet_distance
-    from unix.evaluation.raddino import load_raddino, raddino_features, write_demo_raddino
+    from unix.evaluation.raddino import load_raddino, raddino_features
+    from unix.model.demo_weights import write_demo_raddino
     from unix.model.initial import write_initial_model
     from unix.training.data import ImageStore
     from unix.training.demo_vae import write_trained_demo_vae

@@ -201,8 +201,16 @@ def _jobs(stdout: str) -> set[str]:
 
 
 def test_release_tables_schedule_no_training(tmp_path, snakemake_run):
+    from unix.model.demo_weights import write_demo_vae
+
     write_tiny_release(tmp_path / "UniX")
+    # The tiny release ships no VAE: with weights.vae empty the demo's stand-in VAE is trained (and nothing else).
     config = demo_config(weights={"unix": str(tmp_path / "UniX")})
+    jobs = _jobs(snakemake_run(tmp_path / "wf0", "release_tables", "-n", config=config).stdout)
+    assert {j for j in jobs if TRAINING_JOBS.match(j)} == {"train_demo_vae"}, jobs
+    # As a user runs it: weights.vae set (here a diffusers directory), no training job at all.
+    write_demo_vae(tmp_path / "vae")
+    config = demo_config(weights={"unix": str(tmp_path / "UniX"), "vae": str(tmp_path / "vae")})
     proc = snakemake_run(tmp_path / "wf", "release_tables", "-n", config=config)
     jobs = _jobs(proc.stdout)
     assert {"release_model", "generate_reports", "generate_images", "extract_features", "evaluate_understanding",
@@ -216,7 +224,7 @@ def test_release_tables_schedule_no_training(tmp_path, snakemake_run):
     # with UniX's test set, Table 2 needs neither our split's cleaned reports nor its prepared images
     test_data = tmp_path / "test_data.json"
     write_test_data(test_data, ["files/p10/p10000001/s50000001/a.jpg"])
-    config = demo_config(weights={"unix": str(tmp_path / "UniX")},
+    config = demo_config(weights={"unix": str(tmp_path / "UniX"), "vae": str(tmp_path / "vae")},
                          evaluation={"understanding_test_set": str(test_data)})
     jobs = _jobs(snakemake_run(tmp_path / "wf2", "results/tables/release/table2.csv", "-n", config=config).stdout)
     assert {"release_model", "generate_reports", "make_release_table", "make_demo_data"} <= jobs

@@ -124,7 +124,9 @@ class SlurmRun:
 def _complete_steps(checkpoints: Path) -> list[int]:
     if not checkpoints.is_dir():
         return []
-    return sorted(int(p.name.split("-")[1]) for p in checkpoints.glob("step-*") if (p / "COMPLETE").is_file())
+    # step-NNNNNN.tmp is a checkpoint being written (COMPLETE goes in before the rename): not complete yet.
+    return sorted(int(p.name.split("-")[1]) for p in checkpoints.glob("step-*")
+                  if p.name.split("-")[1].isdigit() and (p / "COMPLETE").is_file())
 
 
 def _running_job_of(rule: str, workdir: Path) -> str | None:
