@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from unix.workflow import RESULTS
+from unix.workflow import RESULTS, uses_synthetic
 
 TABLES_DIR = RESULTS / "tables"
 FIGURES_DIR = RESULTS / "figures"
@@ -64,11 +64,6 @@ def _generation_size(config: dict[str, Any], model: str) -> int | None:
         return None
 
 
-def is_synthetic(config: dict[str, Any]) -> bool:
-    """Tables and figures are marked synthetic when config says so or the synthetic tree is used."""
-    return bool(config["synthetic"]) or not config["data"]["mimic_cxr_jpg"]
-
-
 def table_rows(config: dict[str, Any], key: str) -> dict[str, dict[str, Any]]:
     """{measured row name: {"paths": [metrics files], "reference": published row, "resolution": px}}."""
     if key == "table2":
@@ -79,7 +74,7 @@ def table_rows(config: dict[str, Any], key: str) -> dict[str, dict[str, Any]]:
         rows = {f"ours: {m}": {"paths": [metrics_path(kind, m)], "reference": ref,
                                "resolution": _generation_size(config, m)}
                 for m, ref in GENERATION_MODELS.items()}
-        if key == "table3" and is_synthetic(config):
+        if key == "table3" and uses_synthetic(config):  # the control costs a second test set on real data
             rows[INIT_CONTROL_ROW] = {"paths": [metrics_path(kind, "init")], "reference": "UniX-256",
                                       "resolution": _generation_size(config, "init")}
         return rows
