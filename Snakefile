@@ -1,36 +1,54 @@
-# UniX pipeline. Targets: all, data (the full list is in README.md); release_tables (below).
+# UniX pipeline. Targets: all, data, cleaning, evaluation, tables, figures, table2 .. table5, train_stage1 ..
+# train_stage3 (the full list is in README.md); release_tables (below).
 #
-# Layout: every output is results/<stage>/<what>/...; the rule that writes a file is found from its path:
-#   results/data/synthetic/mimic-cxr-jpg/            make_demo_data (only when data.mimic_cxr_jpg is empty)
-#   results/data/image_check.parquet                 check_images (every candidate image, checked once)
-#   results/data/understanding/                      select_understanding_split
-#   results/data/generation/                         select_generation_split
-#   results/data/images/{size}/{shard}.parquet       prepare_images (one job per shard, all sizes)
-#   results/cleaning/data_use.json                   check_data_use (the data-use decision of cleaning)
-#   results/cleaning/shards/{shard}.*                clean_reports (one job per shard of the reports)
+# Layout: every output is results/<stage>/<what>/...; each path below is written literally as the output of
+# the rule named beside it (rules/*.smk), so grepping a path finds its rule. Wildcards: {shard} is "000".."NNN"
+# (at least three digits); {size} one of data.images.sizes; {stage} stage1 | stage2 | stage3; {variant} a
+# Table-5 ablation variant (gen_only, joint_mixed, joint_gen_only, joint_mixed_r<ratio>); {table} table2 ..
+# table5; {release_table} table2 .. table4. Every wildcard constraint is in rules/common.smk.
+#   results/data/synthetic/mimic-cxr-jpg/             make_demo_data (only when data.mimic_cxr_jpg is empty)
+#   results/data/synthetic/ground_truth.csv           make_demo_data (what the synthetic tree holds)
+#   results/data/image_check.parquet                  check_images (every candidate image, checked once)
+#   results/data/understanding/{split.parquet,accounting.csv}   select_understanding_split
+#   results/data/generation/{split.parquet,accounting.csv}      select_generation_split
+#   results/data/images/{size}/{shard}.parquet        prepare_images (one job per shard, all sizes)
+#   results/cleaning/data_use.json                    check_data_use (the data-use decision of cleaning)
+#   results/cleaning/shards/{shard}.parquet, {shard}.accounting.csv, {shard}.calls.parquet   clean_reports
 #   results/cleaning/{reports.parquet,accounting.csv,llm_calls.parquet}   gather_cleaned_reports
-#   results/cleaning/label_drift.{csv,json}          audit_label_drift
-#   results/model/release/                           release_model (the released checkpoint, weights.unix)
-#   results/evaluation/reports/{model}.parquet       generate_reports (understanding test set)
-#   results/evaluation/images/{model}/{shard}.parquet   generate_images (generation test set, one job per shard)
-#   results/evaluation/features/{imageset}.npz       extract_features (real | generated-{model})
-#   results/evaluation/{understanding,generation,per_pathology}/{model}.json   evaluate_<kind>
-#   results/tables/table{2,3,4,5}.{csv,md}           make_table2 ... make_table5
-#   results/tables/release/table{2,3,4}.{csv,md}     make_release_table (the release; never the trained tables)
-#   results/figures/{name}.png                       plot_<name> (loss_curves, per_pathology_fd, ...)
+#   results/cleaning/label_drift.{csv,json}           audit_label_drift
+#   results/model/demo-weights/raddino/               make_demo_weights (random stand-in; empty weights.raddino)
+#   results/model/demo-weights/vae/, vae.summary.json train_demo_vae (trained on the synthetic images; empty weights.vae)
+#   results/model/init/                               init_model (UniX weights + config.json + tokenizer)
+#   results/model/release/                            release_model (the released checkpoint, weights.unix)
+#   results/train/{stage}/{final/,log.csv,loss.png,summary.json}      train_stage (checkpoints/ beside them)
+#   results/ablation/{variant}/{final/,log.csv,loss.png,summary.json} train_ablation (checkpoints/ beside them)
+#   results/evaluation/reports/{model}.parquet        generate_reports (understanding test set)
+#   results/evaluation/images/{model}/{shard}.parquet generate_images (generation test set, one job per shard)
+#   results/evaluation/features/{imageset}.npz        extract_features ({imageset}: real | generated-{model})
+#   results/evaluation/radgraph/{model}.json          evaluate_radgraph (envs/radgraph.yaml)
+#   results/evaluation/alignment/{model}.json         evaluate_alignment (envs/alignment.yaml)
+#   results/evaluation/understanding/{model}.json     evaluate_understanding
+#   results/evaluation/generation/{model}.json        evaluate_generation
+#   results/evaluation/per_pathology/{model}.json     evaluate_per_pathology
+#   results/tables/{table}.{csv,md}                   make_table
+#   results/tables/release/{release_table}.{csv,md}   make_release_table (the release; never the trained tables)
+#   results/figures/{loss_curves,per_pathology_fd,report_examples,split_accounting,image_grid}.png   plot_<name>
+#   results/logs/<rule>/..., results/benchmarks/<rule>/...   every rule's log and benchmark
 # Every output has a provenance record beside it: <output>.prov.json (see unix/provenance).
 #
-# Models evaluated ({model}): unix, unix-256, unix-512 and ablation-<variant> come from the training stages;
-# release is the released UniX checkpoint of config weights.unix. `snakemake release_tables` evaluates only
-# release and writes Tables 2-4 with the paper's rows beside it to results/tables/release/ (a directory of
-# their own, so they never collide with the trained-model tables results/tables/tableN.*); it schedules no
-# training rule and no init_model, and stops at DAG time, naming weights.unix, when that key is empty.
+# Models ({model}): unix (results/train/stage1/final), unix-256 (stage2), unix-512 (stage3),
+# ablation-<variant> (results/ablation/<variant>/final), init (results/model/init, Table 3's untrained control
+# row) and release (results/model/release, the released UniX checkpoint of config weights.unix). Understanding
+# (reports, radgraph, understanding) accepts unix, release and ablation-<variant>; generation (images,
+# alignment, generation, per_pathology) accepts unix-256, unix-512, init, release and ablation-<variant>.
+# `snakemake release_tables` evaluates only release and writes Tables 2-4 with the paper's rows beside it to
+# results/tables/release/ (a directory of their own, so they never collide with the trained-model tables
+# results/tables/tableN.*); it schedules no training rule and no init_model, and stops at DAG time, naming
+# weights.unix, when that key is empty.
 # Table 2 uses UniX's test_data.json when evaluation.understanding_test_set is set, else our split (its
 # test_set column says which).
 
-from pathlib import Path
-
-from snakemake.utils import min_version, validate
+from snakemake.utils import min_version
 
 min_version("9.0")
 
@@ -38,21 +56,7 @@ min_version("9.0")
 configfile: "config.yaml"
 
 
-# Our check first: it lists every bad key as a dotted path with the allowed keys; then Snakemake's.
-from unix.config import validate_config
-
-validate_config(config)
-validate(config, "unix/schemas/config.schema.yaml")
-
-# A real run (synthetic: false, e.g. config/paper.yaml) stops here, before any job is built or submitted,
-# with one message listing every data path, weight and endpoint still to set.
-from unix.real_run import check_real_run
-
-check_real_run(config)
-
-from unix import workflow as W
-
-
+include: "rules/common.smk"
 include: "rules/data.smk"
 include: "rules/cleaning.smk"
 include: "rules/model.smk"
@@ -93,22 +97,50 @@ rule evaluation:
 
 rule table2:
     input:
-        list(T.table_outputs("table2").values()),
+        "results/tables/table2.csv",
+        "results/tables/table2.md",
 
 
 rule table3:
     input:
-        list(T.table_outputs("table3").values()),
+        "results/tables/table3.csv",
+        "results/tables/table3.md",
 
 
 rule table4:
     input:
-        list(T.table_outputs("table4").values()),
+        "results/tables/table4.csv",
+        "results/tables/table4.md",
 
 
 rule table5:
     input:
-        list(T.table_outputs("table5").values()),
+        "results/tables/table5.csv",
+        "results/tables/table5.md",
+
+
+rule train_stage1:
+    input:
+        "results/train/stage1/final",
+        "results/train/stage1/log.csv",
+        "results/train/stage1/loss.png",
+        "results/train/stage1/summary.json",
+
+
+rule train_stage2:
+    input:
+        "results/train/stage2/final",
+        "results/train/stage2/log.csv",
+        "results/train/stage2/loss.png",
+        "results/train/stage2/summary.json",
+
+
+rule train_stage3:
+    input:
+        "results/train/stage3/final",
+        "results/train/stage3/log.csv",
+        "results/train/stage3/loss.png",
+        "results/train/stage3/summary.json",
 
 
 rule release_tables:

@@ -5,11 +5,11 @@
 
 rule check_data_use:
     output:
-        decision=W.CLEANING_DATA_USE,
+        decision="results/cleaning/data_use.json",
     log:
         "results/logs/check_data_use/check_data_use.log",
     params:
-        cleaning=config["cleaning"],
+        **config_params(config, cleaning="cleaning"),
     resources:
         **W.resources(config, "cpu"),
     conda:
@@ -23,18 +23,15 @@ rule clean_reports:
         split=W.UNDERSTANDING_SPLIT,
         data_use=W.CLEANING_DATA_USE,
     output:
-        table=W.cleaning_shard_pattern("table"),
-        accounting=W.cleaning_shard_pattern("accounting"),
-        calls=W.cleaning_shard_pattern("calls"),
+        table="results/cleaning/shards/{shard}.parquet",
+        accounting="results/cleaning/shards/{shard}.accounting.csv",
+        calls="results/cleaning/shards/{shard}.calls.parquet",
     log:
         "results/logs/clean_reports/{shard}.log",
     benchmark:
         "results/benchmarks/clean_reports/{shard}.tsv"
-    wildcard_constraints:
-        shard=r"\d\d\d+",
     params:
-        cleaning=config["cleaning"],
-        seed=config["seed"],
+        **config_params(config, cleaning="cleaning", seed="seed"),
     resources:
         **W.resources(config, "cpu"),
     conda:
@@ -50,9 +47,9 @@ rule gather_cleaned_reports:
         calls=W.cleaning_shard_paths(config, "calls"),
         data_use=W.CLEANING_DATA_USE,
     output:
-        reports=W.CLEANED_REPORTS,
-        accounting=W.CLEANING_ACCOUNTING,
-        calls=W.CLEANING_CALLS,
+        reports="results/cleaning/reports.parquet",
+        accounting="results/cleaning/accounting.csv",
+        calls="results/cleaning/llm_calls.parquet",
     log:
         "results/logs/gather_cleaned_reports/gather_cleaned_reports.log",
     benchmark:
@@ -69,16 +66,19 @@ rule audit_label_drift:
     input:
         reports=W.CLEANED_REPORTS,
     output:
-        table=W.LABEL_DRIFT,
-        summary=W.LABEL_DRIFT_SUMMARY,
+        table="results/cleaning/label_drift.csv",
+        summary="results/cleaning/label_drift.json",
     log:
         "results/logs/audit_label_drift/audit_label_drift.log",
     benchmark:
         "results/benchmarks/audit_label_drift/audit_label_drift.tsv"
     params:
-        labeler=config["cleaning"]["drift_labeler"],
-        chexbert=W.weight_path(config, "chexbert"),
-        bert=W.weight_path(config, "bert_base_uncased"),
+        **config_params(
+            config,
+            labeler="cleaning.drift_labeler",
+            chexbert="weights.chexbert",
+            bert="weights.bert_base_uncased",
+        ),
     resources:
         **W.resources(config, "cpu"),
     conda:

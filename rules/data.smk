@@ -1,28 +1,32 @@
 # Data stage: the synthetic demo tree, split selection with accounting, image preparation.
 
+
 # ---- the synthetic MIMIC-CXR-JPG tree (unix.data.synthetic), only when data.mimic_cxr_jpg is empty ----
 # The ground truth lies outside the tree so that the tree's layout is exactly the real one.
 if W.uses_synthetic(config):
 
     rule make_demo_data:
         output:
-            split=str(W.SYNTHETIC_ROOT / W.SPLIT_CSV),
-            metadata=str(W.SYNTHETIC_ROOT / W.METADATA_CSV),
-            chexpert=str(W.SYNTHETIC_ROOT / W.CHEXPERT_CSV),
-            negbio=str(W.SYNTHETIC_ROOT / W.NEGBIO_CSV),
-            files=directory(str(W.SYNTHETIC_ROOT / "files")),
-            ground_truth=str(W.SYNTHETIC_GROUND_TRUTH),
+            split="results/data/synthetic/mimic-cxr-jpg/mimic-cxr-2.0.0-split.csv.gz",
+            metadata="results/data/synthetic/mimic-cxr-jpg/mimic-cxr-2.0.0-metadata.csv.gz",
+            chexpert="results/data/synthetic/mimic-cxr-jpg/mimic-cxr-2.0.0-chexpert.csv.gz",
+            negbio="results/data/synthetic/mimic-cxr-jpg/mimic-cxr-2.0.0-negbio.csv.gz",
+            files=directory("results/data/synthetic/mimic-cxr-jpg/files"),
+            ground_truth="results/data/synthetic/ground_truth.csv",
         log:
             "results/logs/make_demo_data/make_demo_data.log",
         params:
-            seed=config["data"]["synthetic"]["seed"],
-            n_subjects=config["data"]["synthetic"]["n_subjects"],
-            image_size=config["data"]["synthetic"]["image_size"],
-            broken_inputs=config["data"]["synthetic"]["broken_inputs"],
-            broken_per_kind=config["data"]["synthetic"]["broken_per_kind"],
-            test_fraction=config["data"]["synthetic"]["test_fraction"],
-            validate_fraction=config["data"]["synthetic"]["validate_fraction"],
-            lateral_only_fraction=config["data"]["synthetic"]["lateral_only_fraction"],
+            **config_params(
+                config,
+                seed="data.synthetic.seed",
+                n_subjects="data.synthetic.n_subjects",
+                image_size="data.synthetic.image_size",
+                broken_inputs="data.synthetic.broken_inputs",
+                broken_per_kind="data.synthetic.broken_per_kind",
+                test_fraction="data.synthetic.test_fraction",
+                validate_fraction="data.synthetic.validate_fraction",
+                lateral_only_fraction="data.synthetic.lateral_only_fraction",
+            ),
         resources:
             **W.resources(config, "cpu"),
         conda:
@@ -43,13 +47,16 @@ rule check_images:
         split=W.split_inputs(config)["split"],
         metadata=W.split_inputs(config)["metadata"],
     output:
-        W.IMAGE_CHECK,
+        "results/data/image_check.parquet",
     log:
         "results/logs/check_images/check_images.log",
     params:
         images_root=lambda wildcards, input: W.root_of(input.metadata),
-        splits=sorted(set(config["data"]["understanding"]["splits"]) | set(config["data"]["generation"]["splits"])),
-        checks=config["data"]["checks"],
+        splits=sorted(
+            set(config["data"]["understanding"]["splits"])
+            | set(config["data"]["generation"]["splits"])
+        ),
+        **config_params(config, checks="data.checks"),
     threads: config["data"]["checks"]["workers"]
     resources:
         **W.resources(config, "cpu"),
@@ -64,17 +71,20 @@ rule select_understanding_split:
         **W.split_inputs(config),
         image_check=W.IMAGE_CHECK,
     output:
-        table=W.UNDERSTANDING_SPLIT,
-        accounting=W.UNDERSTANDING_ACCOUNTING,
+        table="results/data/understanding/split.parquet",
+        accounting="results/data/understanding/accounting.csv",
     log:
         "results/logs/select_understanding_split/select_understanding_split.log",
     params:
         # MIMIC-CXR-JPG keeps the images beside its CSVs; the reports may lie elsewhere (config).
         images_root=lambda wildcards, input: W.root_of(input.metadata),
         reports_root=lambda wildcards, input: W.reports_root_of(config, input.metadata),
-        understanding=config["data"]["understanding"],
-        checks=config["data"]["checks"],
-        reports=config["data"]["reports"],
+        **config_params(
+            config,
+            understanding="data.understanding",
+            checks="data.checks",
+            reports="data.reports",
+        ),
     threads: config["data"]["checks"]["workers"]
     resources:
         **W.resources(config, "cpu"),
@@ -89,17 +99,20 @@ rule select_generation_split:
         **W.generation_inputs(config),
         image_check=W.IMAGE_CHECK,
     output:
-        table=W.GENERATION_SPLIT,
-        accounting=W.GENERATION_ACCOUNTING,
+        table="results/data/generation/split.parquet",
+        accounting="results/data/generation/accounting.csv",
     log:
         "results/logs/select_generation_split/select_generation_split.log",
     params:
         # MIMIC-CXR-JPG keeps the images beside its CSVs; the reports may lie elsewhere (config).
         images_root=lambda wildcards, input: W.root_of(input.metadata),
         reports_root=lambda wildcards, input: W.reports_root_of(config, input.metadata),
-        generation=config["data"]["generation"],
-        checks=config["data"]["checks"],
-        reports=config["data"]["reports"],
+        **config_params(
+            config,
+            generation="data.generation",
+            checks="data.checks",
+            reports="data.reports",
+        ),
     threads: config["data"]["checks"]["workers"]
     resources:
         **W.resources(config, "cpu"),
@@ -109,19 +122,21 @@ rule select_generation_split:
         "../workflow_scripts/select_generation_split.py"
 
 
+# One job per shard writes that shard at every size of data.images.sizes (outputs s<size>).
 rule prepare_images:
     input:
         understanding=W.UNDERSTANDING_SPLIT,
         generation=W.GENERATION_SPLIT,
     output:
-        **W.image_shard_outputs(config),
+        **{
+            f"s{size}": f"results/data/images/{size}/{{shard}}.parquet"
+            for size in config["data"]["images"]["sizes"]
+        },
     log:
         "results/logs/prepare_images/{shard}.log",
-    wildcard_constraints:
-        shard=r"\d\d\d+",
     params:
         images_root=str(W.mimic_root(config)),
-        images=config["data"]["images"],
+        **config_params(config, images="data.images"),
     resources:
         **W.resources(config, "cpu"),
     conda:

@@ -1,42 +1,20 @@
-# evaluation stage rules: the paper's protocol (unix/evaluation). Paths come from unix.evaluation.paths:
-#   results/model/release/                              release_model          (weights.unix -> a model directory)
-#   results/evaluation/reports/{model}.parquet          generate_reports       (infer)
-#   results/evaluation/images/{model}/{shard}.parquet   generate_images        (infer, one job per shard)
-#   results/evaluation/features/{imageset}.npz          extract_features       (infer; real | generated-{model})
-#   results/evaluation/radgraph/{model}.json            evaluate_radgraph      (cpu; envs/radgraph.yaml)
-#   results/evaluation/alignment/{model}.json           evaluate_alignment     (cpu; envs/alignment.yaml)
-#   results/evaluation/understanding/{model}.json       evaluate_understanding (cpu)
-#   results/evaluation/generation/{model}.json          evaluate_generation    (cpu)
-#   results/evaluation/per_pathology/{model}.json       evaluate_per_pathology (cpu)
-# Models: unix (stage 1), unix-256 (stage 2), unix-512 (stage 3), ablation-<variant> (Table 5), init (the
-# untrained initial model, Table 3's control row), and
-# release (the released checkpoint of weights.unix; no training rule runs for it).
+# evaluation stage rules: the paper's protocol (unix/evaluation). Which weights each {model} means and which
+# models each evaluation accepts: the Snakefile header and unix.evaluation.paths.
 # generate_reports reads UniX's test_data.json when evaluation.understanding_test_set is set (its items, prompts
 # and references, images from the MIMIC-CXR-JPG tree), else our understanding split.
-from unix.evaluation import paths as EP
-from unix.model.settings import model_overrides, report_kwargs, sampling_kwargs
-
-EV = config["evaluation"]
-
-
-wildcard_constraints:
-    model=r"unix|unix-256|unix-512|init|release|ablation-[A-Za-z0-9_.]+",
-    shard=r"\d{3}",
-    imageset=r"real|generated-[A-Za-z0-9_.-]+",
 
 
 rule release_model:
     input:
         unpack(lambda w: EP.release_model_inputs(config)),
     output:
-        model=directory(EP.RELEASE_MODEL),
+        model=directory("results/model/release"),
     log:
         "results/logs/release_model/release_model.log",
     params:
-        size=config["model"]["size"],
         overrides=model_overrides(config["model"]),
         weights=EP.release_weights(config),
-        seed=config["seed"],
+        **config_params(config, size="model.size", seed="seed"),
     resources:
         **W.resources(config, "cpu"),
     conda:
@@ -49,22 +27,25 @@ rule generate_reports:
     input:
         unpack(lambda w: EP.report_inputs(config, w.model)),
     output:
-        EP.reports("{model}"),
+        "results/evaluation/reports/{model}.parquet",
     log:
         "results/logs/generate_reports/{model}.log",
     benchmark:
         "results/benchmarks/generate_reports/{model}.tsv"
     params:
-        prompt=EV["report_prompt"],
         test_data=EP.understanding_test_data(config),
         images_root=str(W.mimic_root(config)),
-        batch_size=EV["report_batch_size"],
-        device=EV["device"],
-        dtype=EV["inference"]["dtype"],
-        compile=EV["inference"]["compile"],
         limit=lambda w: EP.sample_limit(config, w.model),
         generation=report_kwargs(config["model"]),
-        seed=config["seed"],
+        **config_params(
+            config,
+            prompt="evaluation.report_prompt",
+            batch_size="evaluation.report_batch_size",
+            device="evaluation.device",
+            dtype="evaluation.inference.dtype",
+            compile="evaluation.inference.compile",
+            seed="seed",
+        ),
     resources:
         **W.resources(config, "infer"),
     conda:
@@ -78,22 +59,29 @@ rule generate_images:
         model=lambda w: EP.model_dir(w.model),
         split=W.GENERATION_SPLIT,
     output:
-        EP.image_shard("{model}", "{shard}"),
+        "results/evaluation/images/{model}/{shard}.parquet",
     log:
         "results/logs/generate_images/{model}/{shard}.log",
     benchmark:
         "results/benchmarks/generate_images/{model}/{shard}.tsv"
     params:
         shard=lambda w: int(w.shard),
-        n_shards=EV["image_shards"],
         image_size=lambda w: EP.generation_size(config, w.model),
-        sampling={k: v for k, v in sampling_kwargs(config["model"]).items() if k != "image_size"},
-        batch_size=EV["image_batch_size"],
-        device=EV["device"],
-        dtype=EV["inference"]["dtype"],
-        compile=EV["inference"]["compile"],
+        sampling={
+            k: v
+            for k, v in sampling_kwargs(config["model"]).items()
+            if k != "image_size"
+        },
         limit=lambda w: EP.sample_limit(config, w.model),
-        seed=config["seed"],
+        **config_params(
+            config,
+            n_shards="evaluation.image_shards",
+            batch_size="evaluation.image_batch_size",
+            device="evaluation.device",
+            dtype="evaluation.inference.dtype",
+            compile="evaluation.inference.compile",
+            seed="seed",
+        ),
     resources:
         **W.resources(config, "infer"),
     conda:
@@ -107,15 +95,18 @@ rule extract_features:
         unpack(lambda w: EP.feature_inputs(config, w.imageset)),
         raddino=W.weight_path(config, "raddino"),
     output:
-        EP.features("{imageset}"),
+        "results/evaluation/features/{imageset}.npz",
     log:
         "results/logs/extract_features/{imageset}.log",
     benchmark:
         "results/benchmarks/extract_features/{imageset}.tsv"
     params:
         images_root=str(W.mimic_root(config)),
-        batch_size=EV["feature_batch_size"],
-        device=EV["device"],
+        **config_params(
+            config,
+            batch_size="evaluation.feature_batch_size",
+            device="evaluation.device",
+        ),
     resources:
         **W.resources(config, "infer"),
     conda:
@@ -126,15 +117,15 @@ rule extract_features:
 
 rule evaluate_radgraph:
     input:
-        reports=EP.reports("{model}"),
+        reports="results/evaluation/reports/{model}.parquet",
     output:
-        EP.metrics("radgraph", "{model}"),
+        "results/evaluation/radgraph/{model}.json",
     log:
         "results/logs/evaluate_radgraph/{model}.log",
     benchmark:
         "results/benchmarks/evaluate_radgraph/{model}.tsv"
     params:
-        radgraph=W.weight_path(config, "radgraph"),
+        **config_params(config, radgraph="weights.radgraph"),
     resources:
         **W.resources(config, "cpu"),
     conda:
@@ -147,14 +138,13 @@ rule evaluate_alignment:
     input:
         images=lambda w: EP.image_shards(config, w.model),
     output:
-        EP.metrics("alignment", "{model}"),
+        "results/evaluation/alignment/{model}.json",
     log:
         "results/logs/evaluate_alignment/{model}.log",
     benchmark:
         "results/benchmarks/evaluate_alignment/{model}.tsv"
     params:
-        biovil_t=W.weight_path(config, "biovil_t"),
-        device=EV["device"],
+        **config_params(config, biovil_t="weights.biovil_t", device="evaluation.device"),
     resources:
         **W.resources(config, "cpu"),
     conda:
@@ -165,21 +155,24 @@ rule evaluate_alignment:
 
 rule evaluate_understanding:
     input:
-        reports=EP.reports("{model}"),
-        radgraph=EP.metrics("radgraph", "{model}"),
+        reports="results/evaluation/reports/{model}.parquet",
+        radgraph="results/evaluation/radgraph/{model}.json",
     output:
-        EP.metrics("understanding", "{model}"),
+        "results/evaluation/understanding/{model}.json",
     log:
         "results/logs/evaluate_understanding/{model}.log",
     benchmark:
         "results/benchmarks/evaluate_understanding/{model}.tsv"
     params:
-        labeler=EV["labeler"],
-        chexbert=W.weight_path(config, "chexbert"),
-        bert_base_uncased=W.weight_path(config, "bert_base_uncased"),
-        device=EV["device"],
-        rouge_bootstrap=EV["rouge_bootstrap"],
-        seed=config["seed"],
+        **config_params(
+            config,
+            labeler="evaluation.labeler",
+            chexbert="weights.chexbert",
+            bert_base_uncased="weights.bert_base_uncased",
+            device="evaluation.device",
+            rouge_bootstrap="evaluation.rouge_bootstrap",
+            seed="seed",
+        ),
     resources:
         **W.resources(config, "cpu"),
     conda:
@@ -190,20 +183,23 @@ rule evaluate_understanding:
 
 rule evaluate_generation:
     input:
-        real=EP.features(EP.REAL),
-        fake=EP.generated_features("{model}"),
-        alignment=EP.metrics("alignment", "{model}"),
+        real="results/evaluation/features/real.npz",
+        fake="results/evaluation/features/generated-{model}.npz",
+        alignment="results/evaluation/alignment/{model}.json",
     output:
-        EP.metrics("generation", "{model}"),
+        "results/evaluation/generation/{model}.json",
     log:
         "results/logs/evaluate_generation/{model}.log",
     benchmark:
         "results/benchmarks/evaluate_generation/{model}.tsv"
     params:
-        shards=EV["shards"],
-        kd_subsets=EV["kd_subsets"],
-        prdc_k=EV["prdc_k"],
-        seed=config["seed"],
+        **config_params(
+            config,
+            shards="evaluation.shards",
+            kd_subsets="evaluation.kd_subsets",
+            prdc_k="evaluation.prdc_k",
+            seed="seed",
+        ),
     resources:
         **W.resources(config, "cpu"),
     conda:
@@ -214,17 +210,17 @@ rule evaluate_generation:
 
 rule evaluate_per_pathology:
     input:
-        real=EP.features(EP.REAL),
-        fake=EP.generated_features("{model}"),
+        real="results/evaluation/features/real.npz",
+        fake="results/evaluation/features/generated-{model}.npz",
         split=W.GENERATION_SPLIT,
     output:
-        EP.metrics("per_pathology", "{model}"),
+        "results/evaluation/per_pathology/{model}.json",
     log:
         "results/logs/evaluate_per_pathology/{model}.log",
     benchmark:
         "results/benchmarks/evaluate_per_pathology/{model}.tsv"
     params:
-        min_samples=EV["min_pathology_samples"],
+        **config_params(config, min_samples="evaluation.min_pathology_samples"),
     resources:
         **W.resources(config, "cpu"),
     conda:

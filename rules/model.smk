@@ -1,20 +1,17 @@
 # model stage rules: the demo's tiny stand-in weights and the initial UniX model (unix/model).
-#   results/model/demo-weights/raddino/         make_demo_weights (random stand-in; only for empty weights.raddino)
-#   results/model/demo-weights/vae/             train_demo_vae (tiny VAE trained on the synthetic images; empty weights.vae)
-#   results/model/init/                          init_model (UniX weights + config.json + tokenizer)
-from unix.model import paths as MP
-from unix.model.settings import model_overrides
+# Configured external weights are params (resolved by unix.model.paths), not inputs: changing one reruns the job.
 
 
-if MP.random_demo_outputs(config):
+# A random RadDino stand-in, only when weights.raddino is empty.
+if not config["weights"]["raddino"]:
 
     rule make_demo_weights:
         output:
-            **{name: directory(path) for name, path in MP.random_demo_outputs(config).items()},
+            raddino=directory("results/model/demo-weights/raddino"),
         log:
             "results/logs/make_demo_weights/make_demo_weights.log",
         params:
-            seed=config["seed"],
+            **config_params(config, seed="seed"),
         resources:
             **W.resources(config, "cpu"),
         conda:
@@ -23,23 +20,27 @@ if MP.random_demo_outputs(config):
             "../workflow_scripts/make_demo_weights.py"
 
 
-if "vae" in MP.demo_weight_outputs(config):
+# A tiny VAE trained on the synthetic images, only when weights.vae is empty.
+if not config["weights"]["vae"]:
 
     rule train_demo_vae:
         input:
             **MP.demo_vae_inputs(config),
         output:
-            vae=directory(MP.demo_weight_outputs(config)["vae"]),
-            summary=MP.DEMO_VAE_SUMMARY,
+            vae=directory("results/model/demo-weights/vae"),
+            summary="results/model/demo-weights/vae.summary.json",
         log:
             "results/logs/train_demo_vae/train_demo_vae.log",
         benchmark:
             "results/benchmarks/train_demo_vae/train_demo_vae.tsv"
         params:
-            settings=config["training"]["demo_vae"],
-            vae_shift=config["model"]["vae_shift"],
-            vae_scale=config["model"]["vae_scale"],
-            seed=config["seed"],
+            **config_params(
+                config,
+                settings="training.demo_vae",
+                vae_shift="model.vae_shift",
+                vae_scale="model.vae_scale",
+                seed="seed",
+            ),
         resources:
             **W.resources(config, "cpu"),
         conda:
@@ -52,15 +53,18 @@ rule init_model:
     input:
         **MP.init_inputs(config),
     output:
-        model=directory(MP.INIT_MODEL),
+        model=directory("results/model/init"),
     log:
         "results/logs/init_model/init_model.log",
     params:
-        seed=config["seed"],
-        size=config["model"]["size"],
         overrides=model_overrides(config["model"]),
-        tokenizer_vocab_size=config["model"]["tokenizer_vocab_size"],
         weights=MP.init_weights(config),
+        **config_params(
+            config,
+            seed="seed",
+            size="model.size",
+            tokenizer_vocab_size="model.tokenizer_vocab_size",
+        ),
     resources:
         **W.resources(config, "cpu"),
     conda:

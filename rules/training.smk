@@ -1,71 +1,37 @@
 # training stage rules: the three stages of the paper (section 3.4) and the Table-5 ablation (5.2).
-# Each stage starts from the previous stage's final weights (Stage 2: see training.generation_init). Checkpoints under <run>/checkpoints/ are not
-# declared outputs, so the retry of a failed or timed-out job resumes from them (unix/training/paths.py).
+# Each stage starts from the previous stage's final weights (Stage 2: see training.generation_init); the
+# ablation variants start from Stage 2's. Checkpoints under <run>/checkpoints/ are not declared outputs, so the
+# retry of a failed or timed-out job resumes from them (unix/training/paths.py).
 # Resources: the train family with each stage's own `resources.stages.<stage>` values; `attempt` makes the log
 # keep every attempt, one header each (unix.pipeline.run_step).
-from unix.training import paths as TP
-from unix.training.recipes import ablation_variants
-from unix.training.plan import check_stages_fit
-
-check_stages_fit(config)  # refuse a stage whose memory plan does not fit its GPU (`unix plan` shows the plan)
+# params: the recipe (every hyper-parameter, derived from the stage's config section, so a config edit reruns
+# exactly the affected stage) and, for provenance, the config sections it is built from.
 
 
-rule train_stage1:
+rule train_stage:
     input:
-        unpack(lambda w: TP.data_inputs(config, "stage1")),
-        init=TP.init_model("stage1"),
+        unpack(lambda w: TP.data_inputs(config, w.stage)),
+        init=lambda w: TP.init_model(w.stage, config),
     output:
-        **TP.rule_outputs("stage1"),
+        final=directory("results/train/{stage}/final"),
+        log_csv="results/train/{stage}/log.csv",
+        loss_png="results/train/{stage}/loss.png",
+        summary="results/train/{stage}/summary.json",
     log:
-        "results/logs/train_stage1/train_stage1.log",
+        "results/logs/train_{stage}/train_{stage}.log",
     benchmark:
-        "results/benchmarks/train_stage1/train_stage1.tsv"
+        "results/benchmarks/train_{stage}/train_{stage}.tsv"
     params:
-        **TP.rule_params(config, "stage1"),
+        recipe=lambda w: TP.rule_params(config, w.stage)["recipe"],
+        checkpoints="results/train/{stage}/checkpoints",
+        **config_params(
+            config,
+            stage_settings="training.{stage}",
+            accelerate_config="training.accelerate_config",
+            seed="seed",
+        ),
     resources:
-        **W.resources(config, "train", "stage1"),
-        attempt=W.attempt,
-    conda:
-        "../envs/model.yaml"
-    script:
-        "../workflow_scripts/train_stage.py"
-
-
-rule train_stage2:
-    input:
-        unpack(lambda w: TP.data_inputs(config, "stage2")),
-        init=TP.init_model("stage2", config),
-    output:
-        **TP.rule_outputs("stage2"),
-    log:
-        "results/logs/train_stage2/train_stage2.log",
-    benchmark:
-        "results/benchmarks/train_stage2/train_stage2.tsv"
-    params:
-        **TP.rule_params(config, "stage2"),
-    resources:
-        **W.resources(config, "train", "stage2"),
-        attempt=W.attempt,
-    conda:
-        "../envs/model.yaml"
-    script:
-        "../workflow_scripts/train_stage.py"
-
-
-rule train_stage3:
-    input:
-        unpack(lambda w: TP.data_inputs(config, "stage3")),
-        init=TP.init_model("stage3"),
-    output:
-        **TP.rule_outputs("stage3"),
-    log:
-        "results/logs/train_stage3/train_stage3.log",
-    benchmark:
-        "results/benchmarks/train_stage3/train_stage3.tsv"
-    params:
-        **TP.rule_params(config, "stage3"),
-    resources:
-        **W.resources(config, "train", "stage3"),
+        **W.resources(config, "train", "{stage}"),
         attempt=W.attempt,
     conda:
         "../envs/model.yaml"
@@ -76,20 +42,26 @@ rule train_stage3:
 rule train_ablation:
     input:
         unpack(lambda w: TP.data_inputs(config, w.variant)),
-        init=TP.init_model("gen_only"),
+        init="results/train/stage2/final",
     output:
-        **TP.rule_outputs("{variant}"),
+        final=directory("results/ablation/{variant}/final"),
+        log_csv="results/ablation/{variant}/log.csv",
+        loss_png="results/ablation/{variant}/loss.png",
+        summary="results/ablation/{variant}/summary.json",
     log:
         "results/logs/train_ablation/{variant}.log",
     benchmark:
         "results/benchmarks/train_ablation/{variant}.tsv"
-    wildcard_constraints:
-        variant="|".join(ablation_variants(config)),
     params:
         recipe=lambda w: TP.rule_params(config, w.variant)["recipe"],
-        checkpoints=lambda w: TP.checkpoint_dir(w.variant),
-        accelerate_config=config["training"]["accelerate_config"],
-        seed=config["seed"],
+        checkpoints="results/ablation/{variant}/checkpoints",
+        **config_params(
+            config,
+            stage2="training.stage2",
+            ablation="training.ablation",
+            accelerate_config="training.accelerate_config",
+            seed="seed",
+        ),
     resources:
         **W.resources(config, "train", "ablation"),
         attempt=W.attempt,

@@ -161,7 +161,14 @@ def resources(config: dict[str, Any], family: str, stage: str | None = None) -> 
     `constraint` and `slurm_extra` when set. Rules write `resources: **W.resources(config, "cpu")` or
     `**W.resources(config, "train", "stage1")`.
     The local executor ignores partitions and GPU requests, so the same rules run on a workstation.
+
+    A `stage` written as a wildcard, ``"{stage}"``, takes the stage from each job's wildcards (the one training
+    rule, `train_stage`): every resource is then a function of the wildcards.
     """
+    if stage is not None and stage.startswith("{") and stage.endswith("}"):
+        name = stage[1:-1]
+        keys = {k for s in TRAINING_STAGES for k in resources(config, family, s)}
+        return {k: (lambda wildcards, k=k: resources(config, family, wildcards[name]).get(k)) for k in sorted(keys)}
     section = config["resources"]
     spec, _ = family_spec(config, family, stage)
     gpus, model = spec["gpus"], spec["gpu_model"]

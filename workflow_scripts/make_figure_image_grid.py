@@ -8,7 +8,7 @@ def main(smk) -> dict:
     examples = image_grid_examples(smk.input.split, list(smk.input.images), smk.input.model, n=int(smk.params.n),
                                    seed=int(smk.params.seed), image_size=int(smk.params.image_size))
     return plot_image_grid(examples, smk.output[0],
-                           synthetic=bool(smk.params.synthetic or smk.params.uses_synthetic_tree))
+                           synthetic=bool(smk.params.synthetic))
 
 
 run_step(snakemake, main)  # noqa: F821  (snakemake is injected by the script directive)

@@ -12,7 +12,7 @@ def main(smk) -> dict:
     measured = {name: finding_values(read_metrics(spec["paths"][0]), t4.columns) for name, spec in rows.items()}
     paper = {name: t4.rows[name] for name in ("UniX-256", "UniX-512")}
     return plot_per_pathology_fd(measured, paper, t4.columns, smk.output[0],
-                                 synthetic=bool(smk.params.synthetic or smk.params.uses_synthetic_tree))
+                                 synthetic=bool(smk.params.synthetic))
 
 
 run_step(snakemake, main)  # noqa: F821  (snakemake is injected by the script directive)

@@ -6,7 +6,7 @@ from unix.tables.figures import plot_report_examples
 
 def main(smk) -> dict:
     return plot_report_examples(smk.input.reports, smk.output[0], n=int(smk.params.n),
-                                synthetic=bool(smk.params.synthetic or smk.params.uses_synthetic_tree))
+                                synthetic=bool(smk.params.synthetic))
 
 
 run_step(snakemake, main)  # noqa: F821  (snakemake is injected by the script directive)

@@ -1,4 +1,5 @@
-"""Rules make_table2 ... make_table5: one paper table (published rows, ours, the difference) as CSV + Markdown."""
+"""Rules make_table and make_release_table: one paper table (published rows, ours, the difference) as CSV and
+Markdown."""
 
 from unix.pipeline import run_step
 from unix.tables.build import make_table
@@ -8,7 +9,7 @@ def main(smk) -> dict:
     return make_table(
         smk.params.key,
         dict(smk.params.rows),
-        synthetic=bool(smk.params.synthetic or smk.params.uses_synthetic_tree),
+        synthetic=bool(smk.params.synthetic),
         csv_path=smk.output.csv,
         md_path=smk.output.md,
     )

@@ -4,10 +4,9 @@ A record is one JSON object; the keys an auditor relies on:
 
 - `rule`, `wildcards`, `params`, `seed`: what ran and with which values;
 - `config_keys`: `{param name: dotted config key}` for the params that come straight from config.yaml
-  (rules build them with `config_params`; for params passed as plain config values the key is inferred
-  when unambiguous and listed in `config_keys_inferred`; a dict param that holds a config section plus
-  derived fields is listed in `config_keys_subset` and compared on the section's keys only), so
-  `unix audit` can tell which config edit made a result stale;
+  (every rule passes them with `config_params`; derived params such as resolved paths or a training
+  recipe sit beside the config sections they are built from), so `unix audit` can tell which config edit
+  made a result stale;
 - `config_sha256` and `config`: the full resolved config of the run (small; kept whole so an auditor can
   see every value, not only the ones mapped);
 - `inputs` / `outputs`: `[{name, path, sha256}]` (outputs also `size`, `mtime_ns`, so a consumer can
@@ -172,69 +171,25 @@ def config_params(config: Mapping[str, Any], **keys: str) -> dict[str, Any]:
     In a rule: ``params: **config_params(config, seed="seed", steps="training.stage1.steps")``
     gives ``params.seed``, ``params.steps`` and ``params.config_keys`` (recorded in provenance, so
     `unix audit` can compare each value with the current config.yaml and name the key that changed).
+    A key may name the rule's wildcards (``settings="training.{stage}"``): that param and the mapping are
+    then functions of each job's wildcards.
     """
     from unix.config import get
 
     if "config_keys" in keys:
         raise ValueError("config_params: 'config_keys' is reserved for the mapping; rename that param")
-    out: dict[str, Any] = {name: get(dict(config), key) for name, key in keys.items()}
-    out["config_keys"] = dict(keys)
+
+    def per_job(key: str) -> Any:
+        return lambda wildcards: get(dict(config), key.format(**dict(wildcards.items())))
+
+    out: dict[str, Any] = {name: per_job(key) if "{" in key else get(dict(config), key)
+                           for name, key in keys.items()}
+    if any("{" in key for key in keys.values()):
+        out["config_keys"] = lambda wildcards: {name: key.format(**dict(wildcards.items()))
+                                                for name, key in keys.items()}
+    else:
+        out["config_keys"] = dict(keys)
     return out
-
-
-def _flatten(config: Mapping[str, Any], prefix: str = "") -> Iterable[tuple[str, Any]]:
-    for key, value in config.items():
-        dotted = f"{prefix}{key}"
-        yield dotted, value
-        if isinstance(value, Mapping):
-            yield from _flatten(value, dotted + ".")
-
-
-def infer_config_keys(params: Mapping[str, Any], config: Mapping[str, Any]) -> tuple[dict[str, str], list[str]]:
-    """Guess the config key of each param that a rule passed as a plain or derived config value.
-
-    Returns (mapping, subset_params). Rules written as ``params: understanding=config["data"]["understanding"]``
-    carry no mapping; the key is recovered when exactly one config key holds an equal value and either
-    the value is a section or list (specific enough on its own) or the key's last part equals the
-    param name. A dict param built from a config section plus derived fields (a training recipe:
-    every key of ``training.stage2`` and ``name``, ``trainable``, ...) maps to that section as a
-    *subset* param: the audit then compares only the section's keys. Ambiguous params (``n=0``
-    matching many keys) are left out rather than guessed.
-    """
-    flat = list(_flatten(config))
-    encoded_flat = [(k, json.dumps(_jsonable(v), sort_keys=True)) for k, v in flat]
-    out: dict[str, str] = {}
-    subset: list[str] = []
-    for name, value in params.items():
-        encoded = json.dumps(_jsonable(value), sort_keys=True)
-        matches = [k for k, v in encoded_flat if v == encoded]
-        if name in matches:
-            out[name] = name
-            continue
-        named = [k for k in matches if k.rsplit(".", 1)[-1] == name]
-        if len(named) == 1:
-            out[name] = named[0]
-            continue
-        if len(matches) == 1 and isinstance(value, (Mapping, list, tuple)):
-            out[name] = matches[0]
-            continue
-        if isinstance(value, Mapping) and not matches:
-            sections = [k for k, v in flat if isinstance(v, Mapping) and _is_subsection(v, value)]
-            strings = {str(v) for v in value.values() if isinstance(v, str)}
-            preferred = [k for k in sections if k.rsplit(".", 1)[-1] in strings] or sections
-            if len(preferred) == 1:
-                out[name] = preferred[0]
-                subset.append(name)
-    return out, subset
-
-
-def _is_subsection(section: Mapping[str, Any], value: Mapping[str, Any]) -> bool:
-    """Whether a dict param holds (almost) every key of a config section with the same values."""
-    shared = [k for k in section if k in value]
-    if len(shared) < 2 or len(shared) < 0.8 * len(section):
-        return False
-    return all(json.dumps(_jsonable(section[k]), sort_keys=True) == json.dumps(_jsonable(value[k]), sort_keys=True)
-               for k in shared)
 
 
 # A directory param with more files than this is recorded by path only (walking a 377k-image
@@ -424,19 +379,12 @@ def build_record(
     params = dict(params)
     inputs = list(inputs)
     config_keys = dict(params.pop("config_keys", None) or {})
-    inferred: dict[str, str] = {}
-    subset: list[str] = []
-    if config is not None:
-        unmapped = {k: v for k, v in params.items() if k not in config_keys}
-        inferred, subset = infer_config_keys(unmapped, config)
     return {
         "record_version": RECORD_VERSION,
         "rule": rule,
         "wildcards": wildcards,
         "params": params,
-        "config_keys": {**inferred, **config_keys},
-        "config_keys_inferred": sorted(inferred),
-        "config_keys_subset": sorted(subset),
+        "config_keys": config_keys,
         "config_sha256": config_sha256(config) if config is not None else None,
         "config": redact(dict(config)) if config is not None else None,
         "seed": params.get("seed"),
