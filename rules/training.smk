@@ -8,6 +8,7 @@
 # exactly the affected stage) and, for provenance, the config sections it is built from.
 
 
+# results/train/stage1/, results/train/stage2/, results/train/stage3/: one job of this rule each.
 rule train_stage:
     input:
         unpack(lambda w: TP.data_inputs(config, w.stage)),

@@ -4,6 +4,7 @@ scratch directory (so tests never touch the checkout's results/ or .snakemake/).
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -57,6 +58,19 @@ def run_snakemake(workdir: Path, *args: str, config: dict | None = None, timeout
         raise AssertionError(f"snakemake {' '.join(args)} failed ({proc.returncode}):\n"
                              f"{proc.stdout[-6000:]}\n{proc.stderr[-6000:]}")
     return proc
+
+
+def dry_run_jobs(stdout: str) -> set[str]:
+    """The jobs of a `snakemake -n` run: each rule's name and, for a rule with wildcards, also
+    ``rule[value, ...]`` per job (``train_stage[stage1]``, ``make_table[table3]``)."""
+    jobs = set()
+    for block in re.split(r"^(?=(?:local)?rule \w+:$)", stdout, flags=re.M):
+        if name := re.match(r"(?:local)?rule (\w+):$", block, re.M):
+            jobs.add(name.group(1))
+            if wildcards := re.search(r"^\s+wildcards: (.*)$", block, re.M):
+                values = [item.partition("=")[2] for item in wildcards.group(1).split(", ")]
+                jobs.add(f"{name.group(1)}[{', '.join(values)}]")
+    return jobs
 
 
 @pytest.fixture

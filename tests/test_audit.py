@@ -56,9 +56,10 @@ rule evaluate:
            images="results/data/synthetic/mimic-cxr-jpg/files"
     output: "results/eval/generation/ours.json"
     params:
+        # a derived param (as a training recipe) sits beside the config section it is built from
         recipe={**config["training"]["stage2"], "name": "stage2", "trainable": "generation"},
         weights={"raddino": "external/raddino"},  # configured weights reach jobs as params, not inputs
-        **config_params(config, seed="seed")
+        **config_params(config, seed="seed", stage_settings="training.stage2")
     log: "results/logs/evaluate/log.txt"
     script: "scripts/evaluate.py"
 
@@ -215,13 +216,14 @@ def test_config_edit_is_reported_stale(wd):
 
 
 def test_edit_of_a_section_behind_a_derived_param_is_stale(wd):
-    """Rules that pass a dict built from a config section (a training recipe) need no mapping."""
+    """A rule passes the config section behind a derived param (a training recipe) with config_params."""
     config = yaml.safe_load((wd / "config.yaml").read_text())
     config["training"]["stage2"]["lr"] = 0.2
     (wd / "config.yaml").write_text(yaml.safe_dump(config))
     proc = _audit(wd, "results/tables/table3.csv")
     assert proc.returncode == 1
-    assert "param recipe: made with training.stage2.lr = 0.1, config now has 0.2" in proc.stdout
+    assert "param stage_settings: made with training.stage2 = {'lr': 0.1, 'steps': 2}" in proc.stdout
+    assert "config now has {'lr': 0.2, 'steps': 2}" in proc.stdout
 
 
 def test_changed_input_is_stale_and_verify_fails_on_tampering(wd):

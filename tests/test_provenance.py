@@ -8,6 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from unix.config import ConfigError
 from unix.provenance import record as R
 
 
@@ -124,31 +125,25 @@ def test_write_record_is_atomic_and_handles_nan(tmp_path):
     assert not any(n.endswith(".tmp") for n in os.listdir(tmp_path))
 
 
-def test_infer_config_keys_only_when_unambiguous():
-    config = {"seed": 0, "data": {"understanding": {"splits": ["train"]}, "synthetic": {"seed": 0, "n": 0}}}
-    params = {"understanding": {"splits": ["train"]}, "seed": 0, "n": 0, "zero": 0, "root": "x"}
-    assert R.infer_config_keys(params, config) == (
-        {"understanding": "data.understanding", "seed": "seed", "n": "data.synthetic.n"}, [])
+def test_config_params_with_wildcards_resolve_per_job():
+    config = {"seed": 3, "training": {"stage1": {"lr": 0.1}, "stage2": {"lr": 0.2}}}
+    params = R.config_params(config, settings="training.{stage}", seed="seed")
+    assert params["seed"] == 3
+    assert params["settings"]({"stage": "stage2"}) == {"lr": 0.2}
+    assert params["config_keys"]({"stage": "stage1"}) == {"settings": "training.stage1", "seed": "seed"}
+    with pytest.raises(ConfigError, match="training.stage9"):
+        params["settings"]({"stage": "stage9"})
 
 
-def test_infer_config_keys_of_a_recipe_built_from_a_section():
-    stage = {"steps": 12, "lr": 1e-3, "batch_size": 4}
-    config = {"training": {"stage2": dict(stage), "stage3": {**stage, "lr": 5e-4}}}
-    recipe = {"name": "stage2", "trainable": "generation", **stage}
-    assert R.infer_config_keys({"recipe": recipe}, config) == ({"recipe": "training.stage2"}, ["recipe"])
-    # two identical sections: the one named in the recipe wins
-    config["training"]["stage3"] = dict(stage)
-    assert R.infer_config_keys({"recipe": recipe}, config) == ({"recipe": "training.stage2"}, ["recipe"])
-
-
-def test_record_infers_keys_of_plain_config_params(tmp_path):
+def test_record_maps_only_the_params_passed_with_config_params(tmp_path):
+    """Plain params (derived values, a value that happens to equal a config value) get no config key."""
     out = tmp_path / "o.txt"
     out.write_text("o")
     config = {"seed": 1, "data": {"checks": {"workers": 2}}}
     rec = R.build_record("r", [], [(None, str(out))], {"checks": {"workers": 2}, "lr": 0.5,
                                                         "config_keys": {"lr": "x.lr"}}, {}, config=config)
-    assert rec["config_keys"] == {"checks": "data.checks", "lr": "x.lr"}
-    assert rec["config_keys_inferred"] == ["checks"]
+    assert rec["config_keys"] == {"lr": "x.lr"}
+    assert rec["params"] == {"checks": {"workers": 2}, "lr": 0.5}
 
 
 def test_external_inputs_from_params(tmp_path, monkeypatch):

@@ -84,7 +84,14 @@ def test_each_training_stage_may_override_the_train_family():
 
 def test_training_rules_use_their_stage_resources_and_record_the_attempt():
     text = (REPO / "rules" / "training.smk").read_text()
-    for rule, stage in (("train_stage1", "stage1"), ("train_stage2", "stage2"), ("train_stage3", "stage3"),
-                        ("train_ablation", "ablation")):
+    for rule, stage in (("train_stage", "{stage}"), ("train_ablation", "ablation")):
         block = re.search(rf"rule {rule}:(.*?)(?=^rule |\Z)", text, re.S | re.M).group(1)
         assert f'**W.resources(config, "train", "{stage}")' in block and "attempt=W.attempt" in block, rule
+
+
+def test_a_stage_wildcard_takes_each_jobs_stage_resources():
+    config = demo_config(resources={"stages": {"stage1": {"runtime": 600, "gpus": 4}, "stage3": {"nodes": 2}}})
+    per_job = W.resources(config, "train", "{stage}")
+    for stage in ("stage1", "stage2", "stage3"):
+        values = {k: f({"stage": stage}) for k, f in per_job.items()}
+        assert {k: v for k, v in values.items() if v is not None} == W.resources(config, "train", stage), stage

@@ -44,7 +44,7 @@ pytestmark = [pytest.mark.slurm, pytest.mark.slow, pytest.mark.xdist_group("slur
 
 SCRIPT = REPO / "scripts" / "slurm-local.sh"
 SLURM_DIR = Path(os.environ.get("UNIX_SLURM_DIR", "/var/lib/unix-slurm"))
-TRAIN_RULE = "train_stage1"
+TRAIN_RULE, TRAIN_STAGE = "train_stage", "stage1"  # the one training rule; its {stage} wildcard
 TRAIN_STEPS = 60
 RUN_TIMEOUT_S = 1200
 
@@ -86,6 +86,11 @@ def rule_of(job: dict[str, str]) -> str:
     return re.sub(r"_wildcards_.*$", "", job["Comment"].removeprefix("rule_"))
 
 
+def wildcards_of(job: dict[str, str]) -> str:
+    """The wildcard values of a job from its comment ("" for a rule without wildcards)."""
+    return job["Comment"].partition("_wildcards_")[2]
+
+
 def sacct_jobs(run: "SlurmRun") -> dict[str, dict[str, str]]:
     """SLURM accounting records (`sacct`, from slurmdbd) of the jobs of `run`, by job id. The database outlives
     the cluster's restarts (which start job ids afresh), hence the start time."""
@@ -98,12 +103,12 @@ def sacct_jobs(run: "SlurmRun") -> dict[str, dict[str, str]]:
 
 def rule_families() -> dict[str, tuple[str, str | None]]:
     """Resource family (and training stage) of every rule, as declared in rules/*.smk
-    (`**W.resources(config, "<family>"[, "<stage>"])`)."""
+    (`**W.resources(config, "<family>"[, "<stage>"])`; the stage may be the wildcard "{stage}")."""
     families = {}
     for smk in sorted((REPO / "rules").glob("*.smk")):
         for block in re.split(r"^(?=[ \t]*rule \w+:)", smk.read_text(), flags=re.M):
             name = re.match(r"\s*rule (\w+):", block)
-            family = re.search(r"W\.resources\(config, \"(\w+)\"(?:, \"(\w+)\")?\)", block)
+            family = re.search(r"W\.resources\(config, \"(\w+)\"(?:, \"(\w+|\{stage\})\")?\)", block)
             if name and family:
                 families[name.group(1)] = (family.group(1), family.group(2))
     return families
@@ -130,6 +135,7 @@ def _complete_steps(checkpoints: Path) -> list[int]:
 
 
 def _running_job_of(rule: str, workdir: Path) -> str | None:
+    """The running SLURM job whose comment is rule_<rule> (with wildcards: <rule>_wildcards_<values>)."""
     out = subprocess.run(["squeue", "-h", "-t", "RUNNING", "-o", "%i %k %Z"], capture_output=True,
                          text=True).stdout
     for line in out.splitlines():
@@ -156,7 +162,7 @@ def slurm_run(slurm_cluster, tmp_path_factory) -> SlurmRun:
         training={"stage1": {"steps": TRAIN_STEPS, "checkpoint_every": 5}},
     )
     (workdir / "config.yaml").write_text(yaml.safe_dump(config))
-    target = f"results/train/{TRAIN_RULE.removeprefix('train_')}/summary.json"
+    target = f"results/train/{TRAIN_STAGE}/summary.json"
     cmd = ["timeout", "-k", "30", str(RUN_TIMEOUT_S), str(BIN / "snakemake"), "--profile", "slurm",
            "-s", str(REPO / "Snakefile"), "--directory", str(workdir), target,
            # The profile names the paper-scale config (config/paper.yaml); the demo config replaces it.
@@ -174,7 +180,7 @@ def slurm_run(slurm_cluster, tmp_path_factory) -> SlurmRun:
             while proc.poll() is None and killed_job is None:
                 steps = _complete_steps(checkpoints)
                 if steps:
-                    jobid = _running_job_of(TRAIN_RULE, workdir)
+                    jobid = _running_job_of(f"{TRAIN_RULE}_wildcards_{TRAIN_STAGE}", workdir)
                     if jobid:
                         subprocess.run(["scancel", "--signal=TERM", "--full", jobid], check=True)
                         killed_job, killed_at = jobid, steps[-1]
@@ -207,7 +213,8 @@ def test_every_job_went_through_sbatch_with_its_family_resources(slurm_run):
     for job in jobs:
         rule = rule_of(job)
         assert rule in families, f"rule {rule} has no `resources: **W.resources(config, ...)`"
-        want = W.resources(slurm_run.config, *families[rule])
+        family, stage = families[rule]
+        want = W.resources(slurm_run.config, family, wildcards_of(job) if stage == "{stage}" else stage)
         where = f"SLURM job {job['JobId']} (rule {rule}, family {families[rule]})"
         record = accounting[job["JobId"]]
         assert (record["State"], record["Partition"], record["Comment"]) == (
@@ -220,7 +227,7 @@ def test_every_job_went_through_sbatch_with_its_family_resources(slurm_run):
         # The plugin's log of the job is kept (slurm-keep-successful-logs) for "what was submitted".
         logs = list((slurm_run.workdir / ".snakemake" / "slurm_logs" / f"rule_{rule}").rglob(f"{job['JobId']}.log"))
         assert logs, f"{where}: no .snakemake/slurm_logs entry"
-    train = [j for j in jobs if rule_of(j) == TRAIN_RULE]
+    train = [j for j in jobs if rule_of(j) == TRAIN_RULE and wildcards_of(j) == TRAIN_STAGE]
     assert train and all(j["Partition"] == "a100" and j["TresPerNode"] == "gres:gpu:a100:2" for j in train)
     # Stage 1's own runtime and memory (resources.stages.stage1) replace the train family's.
     assert all((j["TimeLimit"], j["MinMemoryNode"]) == ("01:30:00", "24000M") for j in train)
@@ -241,7 +248,7 @@ def test_killed_training_job_is_retried_and_resumes_from_its_checkpoint(slurm_ru
     _assert_succeeded(slurm_run)
     records = jobcomp_records(slurm_run.workdir)
     assert records[slurm_run.killed_job]["JobState"] == "FAILED"
-    train = [j for j in scontrol_jobs(slurm_run) if rule_of(j) == TRAIN_RULE]
+    train = [j for j in scontrol_jobs(slurm_run) if rule_of(j) == TRAIN_RULE and wildcards_of(j) == TRAIN_STAGE]
     states = {j["JobId"]: j["JobState"] for j in train}
     retried = [jid for jid, state in states.items() if int(jid) > int(slurm_run.killed_job)]
     assert states[slurm_run.killed_job] == "FAILED" and retried, states
@@ -255,7 +262,7 @@ def test_killed_training_job_is_retried_and_resumes_from_its_checkpoint(slurm_ru
     assert sacct_jobs(slurm_run)[slurm_run.killed_job]["State"] == "FAILED"
     # The rule's log kept both attempts, each with its header and its launch command.
     train_log = (slurm_run.workdir / "results/logs/train_stage1/train_stage1.log").read_text()
-    headers = re.findall(r"===== rule train_stage1: attempt (\d+) \(SLURM job (\d+) ", train_log)
+    headers = re.findall(rf"===== rule {TRAIN_RULE}: attempt (\d+) \(SLURM job (\d+) ", train_log)
     assert headers == [("1", slurm_run.killed_job), ("2", retried[0])], headers
     assert len(re.findall(r"^\$ .*accelerate", train_log, flags=re.M)) == 2
     assert f"resumed from {summary['resumed_from']}" in train_log
