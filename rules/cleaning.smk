@@ -86,4 +86,3 @@ rule audit_label_drift:
         "../envs/evaluation.yaml"
     script:
         "../workflow_scripts/audit_label_drift.py"
-

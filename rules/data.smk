@@ -51,12 +51,9 @@ rule check_images:
     log:
         "results/logs/check_images/check_images.log",
     params:
-        images_root=lambda wildcards, input: W.root_of(input.metadata),
-        splits=sorted(
-            set(config["data"]["understanding"]["splits"])
-            | set(config["data"]["generation"]["splits"])
-        ),
         **config_params(config, checks="data.checks"),
+        images_root=lambda wildcards, input: W.root_of(input.metadata),
+        splits=sorted(set(config["data"]["understanding"]["splits"]) | set(config["data"]["generation"]["splits"])),
     threads: config["data"]["checks"]["workers"]
     resources:
         **W.resources(config, "cpu"),
@@ -76,15 +73,15 @@ rule select_understanding_split:
     log:
         "results/logs/select_understanding_split/select_understanding_split.log",
     params:
-        # MIMIC-CXR-JPG keeps the images beside its CSVs; the reports may lie elsewhere (config).
-        images_root=lambda wildcards, input: W.root_of(input.metadata),
-        reports_root=lambda wildcards, input: W.reports_root_of(config, input.metadata),
         **config_params(
             config,
             understanding="data.understanding",
             checks="data.checks",
             reports="data.reports",
         ),
+        # MIMIC-CXR-JPG keeps the images beside its CSVs; the reports may lie elsewhere (config).
+        images_root=lambda wildcards, input: W.root_of(input.metadata),
+        reports_root=lambda wildcards, input: W.reports_root_of(config, input.metadata),
     threads: config["data"]["checks"]["workers"]
     resources:
         **W.resources(config, "cpu"),
@@ -104,15 +101,15 @@ rule select_generation_split:
     log:
         "results/logs/select_generation_split/select_generation_split.log",
     params:
-        # MIMIC-CXR-JPG keeps the images beside its CSVs; the reports may lie elsewhere (config).
-        images_root=lambda wildcards, input: W.root_of(input.metadata),
-        reports_root=lambda wildcards, input: W.reports_root_of(config, input.metadata),
         **config_params(
             config,
             generation="data.generation",
             checks="data.checks",
             reports="data.reports",
         ),
+        # MIMIC-CXR-JPG keeps the images beside its CSVs; the reports may lie elsewhere (config).
+        images_root=lambda wildcards, input: W.root_of(input.metadata),
+        reports_root=lambda wildcards, input: W.reports_root_of(config, input.metadata),
     threads: config["data"]["checks"]["workers"]
     resources:
         **W.resources(config, "cpu"),
@@ -128,15 +125,12 @@ rule prepare_images:
         understanding=W.UNDERSTANDING_SPLIT,
         generation=W.GENERATION_SPLIT,
     output:
-        **{
-            f"s{size}": f"results/data/images/{size}/{{shard}}.parquet"
-            for size in config["data"]["images"]["sizes"]
-        },
+        **{f"s{size}": f"results/data/images/{size}/{{shard}}.parquet" for size in config["data"]["images"]["sizes"]},
     log:
         "results/logs/prepare_images/{shard}.log",
     params:
-        images_root=str(W.mimic_root(config)),
         **config_params(config, images="data.images"),
+        images_root=str(W.mimic_root(config)),
     resources:
         **W.resources(config, "cpu"),
     conda:

@@ -12,9 +12,9 @@ rule release_model:
     log:
         "results/logs/release_model/release_model.log",
     params:
+        **config_params(config, size="model.size", seed="seed"),
         overrides=model_overrides(config["model"]),
         weights=EP.release_weights(config),
-        **config_params(config, size="model.size", seed="seed"),
     resources:
         **W.resources(config, "cpu"),
     conda:
@@ -33,10 +33,6 @@ rule generate_reports:
     benchmark:
         "results/benchmarks/generate_reports/{model}.tsv"
     params:
-        test_data=EP.understanding_test_data(config),
-        images_root=str(W.mimic_root(config)),
-        limit=lambda w: EP.sample_limit(config, w.model),
-        generation=report_kwargs(config["model"]),
         **config_params(
             config,
             prompt="evaluation.report_prompt",
@@ -46,6 +42,10 @@ rule generate_reports:
             compile="evaluation.inference.compile",
             seed="seed",
         ),
+        test_data=EP.understanding_test_data(config),
+        images_root=str(W.mimic_root(config)),
+        limit=lambda w: EP.sample_limit(config, w.model),
+        generation=report_kwargs(config["model"]),
     resources:
         **W.resources(config, "infer"),
     conda:
@@ -65,14 +65,6 @@ rule generate_images:
     benchmark:
         "results/benchmarks/generate_images/{model}/{shard}.tsv"
     params:
-        shard=lambda w: int(w.shard),
-        image_size=lambda w: EP.generation_size(config, w.model),
-        sampling={
-            k: v
-            for k, v in sampling_kwargs(config["model"]).items()
-            if k != "image_size"
-        },
-        limit=lambda w: EP.sample_limit(config, w.model),
         **config_params(
             config,
             n_shards="evaluation.image_shards",
@@ -82,6 +74,10 @@ rule generate_images:
             compile="evaluation.inference.compile",
             seed="seed",
         ),
+        shard=lambda w: int(w.shard),
+        image_size=lambda w: EP.generation_size(config, w.model),
+        sampling={k: v for k, v in sampling_kwargs(config["model"]).items() if k != "image_size"},
+        limit=lambda w: EP.sample_limit(config, w.model),
     resources:
         **W.resources(config, "infer"),
     conda:
@@ -101,12 +97,12 @@ rule extract_features:
     benchmark:
         "results/benchmarks/extract_features/{imageset}.tsv"
     params:
-        images_root=str(W.mimic_root(config)),
         **config_params(
             config,
             batch_size="evaluation.feature_batch_size",
             device="evaluation.device",
         ),
+        images_root=str(W.mimic_root(config)),
     resources:
         **W.resources(config, "infer"),
     conda:

@@ -57,14 +57,14 @@ rule init_model:
     log:
         "results/logs/init_model/init_model.log",
     params:
-        overrides=model_overrides(config["model"]),
-        weights=MP.init_weights(config),
         **config_params(
             config,
             seed="seed",
             size="model.size",
             tokenizer_vocab_size="model.tokenizer_vocab_size",
         ),
+        overrides=model_overrides(config["model"]),
+        weights=MP.init_weights(config),
     resources:
         **W.resources(config, "cpu"),
     conda:

@@ -25,9 +25,9 @@ rule make_table:
     log:
         "results/logs/make_{table}/make_{table}.log",
     params:
+        **config_params(config, synthetic="synthetic"),
         key="{table}",
         rows=lambda w: T.table_rows(config, w.table),
-        **config_params(config, synthetic="synthetic"),
     resources:
         **W.resources(config, "cpu"),
     conda:
@@ -50,9 +50,9 @@ rule make_release_table:
     log:
         "results/logs/make_release_table/{release_table}.log",
     params:
+        **config_params(config, synthetic="synthetic"),
         key="{release_table}",
         rows=lambda w: T.release_table_rows(config, w.release_table),
-        **config_params(config, synthetic="synthetic"),
     resources:
         **W.resources(config, "cpu"),
     conda:
@@ -96,8 +96,8 @@ rule plot_per_pathology_fd:
     log:
         "results/logs/plot_per_pathology_fd/plot_per_pathology_fd.log",
     params:
-        rows=T.table_rows(config, "table4"),
         **config_params(config, synthetic="synthetic"),
+        rows=T.table_rows(config, "table4"),
     resources:
         **W.resources(config, "cpu"),
     conda:
@@ -119,8 +119,8 @@ rule plot_report_examples:
     log:
         "results/logs/plot_report_examples/plot_report_examples.log",
     params:
-        n=3,
         **config_params(config, synthetic="synthetic"),
+        n=3,
     resources:
         **W.resources(config, "cpu"),
     conda:
@@ -165,13 +165,13 @@ rule plot_image_grid:
     log:
         "results/logs/plot_image_grid/plot_image_grid.log",
     params:
-        n=4,
         **config_params(
             config,
             seed="seed",
             image_size="training.stage3.resolution",
             synthetic="synthetic",
         ),
+        n=4,
     resources:
         **W.resources(config, "infer"),
     conda:

@@ -23,14 +23,14 @@ rule train_stage:
     benchmark:
         "results/benchmarks/train_{stage}/train_{stage}.tsv"
     params:
-        recipe=lambda w: TP.rule_params(config, w.stage)["recipe"],
-        checkpoints="results/train/{stage}/checkpoints",
         **config_params(
             config,
             stage_settings="training.{stage}",
             accelerate_config="training.accelerate_config",
             seed="seed",
         ),
+        recipe=lambda w: TP.rule_params(config, w.stage)["recipe"],
+        checkpoints="results/train/{stage}/checkpoints",
     resources:
         **W.resources(config, "train", "{stage}"),
         attempt=W.attempt,
@@ -54,8 +54,6 @@ rule train_ablation:
     benchmark:
         "results/benchmarks/train_ablation/{variant}.tsv"
     params:
-        recipe=lambda w: TP.rule_params(config, w.variant)["recipe"],
-        checkpoints="results/ablation/{variant}/checkpoints",
         **config_params(
             config,
             stage2="training.stage2",
@@ -63,6 +61,8 @@ rule train_ablation:
             accelerate_config="training.accelerate_config",
             seed="seed",
         ),
+        recipe=lambda w: TP.rule_params(config, w.variant)["recipe"],
+        checkpoints="results/ablation/{variant}/checkpoints",
     resources:
         **W.resources(config, "train", "ablation"),
         attempt=W.attempt,

@@ -1,7 +1,8 @@
-"""Paths and target lists for the Snakemake rules, so that `.smk` files stay declarative.
+"""Paths, target lists and resources for the Snakemake rules, so that `.smk` files stay declarative.
 
-Every file the workflow writes lies under `results/<stage>/<what>/...`; the layout is documented at
-the top of the Snakefile and built here. In the import order this module sits above `unix.data` and
+Every file the workflow writes lies under `results/<stage>/<what>/...`; the layout is listed at the top
+of the Snakefile and each rule writes its outputs there literally. The constants here name the same paths
+for the inputs of later rules and for the targets. In the import order this module sits above `unix.data` and
 `unix.cleaning` (it uses their file and shard names) and below the paths modules of model, training,
 evaluation and tables, which build on it (tests/test_imports.py).
 """
@@ -79,11 +80,6 @@ def image_shards(config: dict[str, Any]) -> list[str]:
 def image_shard_pattern(size: int | str, shard: str = "{shard}") -> str:
     """results/data/images/{size}/{shard}.parquet."""
     return str(IMAGES_DIR / str(size) / f"{shard}.parquet")
-
-
-def image_shard_outputs(config: dict[str, Any]) -> dict[str, str]:
-    """Outputs of one prepare_images job: {"s<size>": pattern with the {shard} wildcard} for each size."""
-    return {f"s{size}": image_shard_pattern(size) for size in config["data"]["images"]["sizes"]}
 
 
 def image_shard_paths(config: dict[str, Any], size: int | None = None) -> list[str]:

@@ -89,10 +89,6 @@ def features(imageset: str) -> str:
     return str(EVALUATION / "features" / f"{imageset}.npz")
 
 
-def generated_features(model: str) -> str:
-    return features(GENERATED_PREFIX + model)
-
-
 def metrics(kind: str, model: str) -> str:
     """results/evaluation/<kind>/<model>.json (kind: understanding, generation, per_pathology, radgraph, alignment)."""
     return str(EVALUATION / kind / f"{model}.json")

@@ -1,4 +1,4 @@
-"""Paths of the model stage's outputs and the inputs of its rules (so rules/model.smk stays declarative)."""
+"""Paths of the model stage's outputs (for later rules' inputs) and the inputs and params of its rules."""
 
 from __future__ import annotations
 
@@ -14,15 +14,6 @@ INIT_WEIGHT_NAMES = ("unix", "janus_pro", "siglip", "vae", "raddino")
 def demo_weight_outputs(config: dict[str, Any]) -> dict[str, str]:
     """The tiny random stand-ins the demo writes: one directory per empty `weights.raddino|vae`."""
     return {name: str(DEMO_WEIGHTS / name) for name in DEMO_WEIGHT_NAMES if not config["weights"][name]}
-
-
-def random_demo_outputs(config: dict[str, Any]) -> dict[str, str]:
-    """The stand-ins make_demo_weights writes at random initialisation (RadDino); the demo VAE is trained
-    by train_demo_vae instead."""
-    return {k: v for k, v in demo_weight_outputs(config).items() if k != "vae"}
-
-
-DEMO_VAE_SUMMARY = str(DEMO_WEIGHTS / "vae.summary.json")
 
 
 def demo_vae_inputs(config: dict[str, Any]) -> dict[str, Any]:

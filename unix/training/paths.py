@@ -62,13 +62,6 @@ def data_inputs(config: dict[str, Any], recipe_name: str) -> dict[str, Any]:
     return inputs
 
 
-def rule_outputs(recipe: str) -> dict[str, Any]:
-    """`outputs` with the final weights marked as a directory output (for `output: **...`)."""
-    from snakemake.io import directory
-
-    return {k: (directory(v) if k == "final" else v) for k, v in outputs(recipe).items()}
-
-
 def rule_params(config: dict[str, Any], recipe_name: str) -> dict[str, Any]:
     """params of a training rule: the recipe (every hyper-parameter, so a config edit reruns exactly the
     affected stage), the checkpoint directory, the accelerate config and the seed."""
