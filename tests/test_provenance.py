@@ -144,6 +144,11 @@ def test_record_maps_only_the_params_passed_with_config_params(tmp_path):
                                                         "config_keys": {"lr": "x.lr"}}, {}, config=config)
     assert rec["config_keys"] == {"lr": "x.lr"}
     assert rec["params"] == {"checks": {"workers": 2}, "lr": 0.5}
+    # a config param holding a whole section is compared key by key by the audit
+    rec = R.build_record("r", [], [(None, str(out))], {"checks": {"workers": 2}, "seed": 1,
+                                                        "config_keys": {"checks": "data.checks", "seed": "seed"}},
+                         {}, config=config)
+    assert rec["config_keys_subset"] == ["checks"]
 
 
 def test_external_inputs_from_params(tmp_path, monkeypatch):

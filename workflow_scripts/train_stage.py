@@ -1,4 +1,4 @@
-"""Rules train_stage1/2/3 and train_ablation: write the run spec, then start `unix.training.run` as one
+"""Rules train_stage (stage1/2/3) and train_ablation: write the run spec, then start `unix.training.run` as one
 process or under `accelerate launch` over the job's GPUs (unix.training.launch). The training process
 resumes from the newest complete checkpoint under params.checkpoints when a previous attempt died."""
 

@@ -6,7 +6,8 @@ A record is one JSON object; the keys an auditor relies on:
 - `config_keys`: `{param name: dotted config key}` for the params that come straight from config.yaml
   (every rule passes them with `config_params`; derived params such as resolved paths or a training
   recipe sit beside the config sections they are built from), so `unix audit` can tell which config edit
-  made a result stale;
+  made a result stale; `config_keys_subset` names those that hold a whole config section, which the audit
+  compares key by key (and so names the one key that changed);
 - `config_sha256` and `config`: the full resolved config of the run (small; kept whole so an auditor can
   see every value, not only the ones mapped);
 - `inputs` / `outputs`: `[{name, path, sha256}]` (outputs also `size`, `mtime_ns`, so a consumer can
@@ -385,6 +386,7 @@ def build_record(
         "wildcards": wildcards,
         "params": params,
         "config_keys": config_keys,
+        "config_keys_subset": sorted(k for k in config_keys if isinstance(params.get(k), Mapping)),
         "config_sha256": config_sha256(config) if config is not None else None,
         "config": redact(dict(config)) if config is not None else None,
         "seed": params.get("seed"),
