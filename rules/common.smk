@@ -32,6 +32,15 @@ check_real_run(config)
 check_stages_fit(config)
 
 
+# The report's subcategory of each table (rules/tables.smk).
+TABLE_SUBCATEGORY = {
+    "table2": "Table 2: understanding",
+    "table3": "Table 3: generation",
+    "table4": "Table 4: per-pathology FD",
+    "table5": "Table 5: joint optimization ablation",
+}
+
+
 wildcard_constraints:
     # shard: "000".."NNN", at least three digits (data images, cleaning, generated images).
     shard=r"\d\d\d+",

@@ -3,13 +3,6 @@
 # Every output is declared with report() so `snakemake --report report.html` shows it with its caption.
 # params.synthetic (config `synthetic`) marks a table or figure as made from synthetic data.
 
-TABLE_SUBCATEGORY = {
-    "table2": "Table 2: understanding",
-    "table3": "Table 3: generation",
-    "table4": "Table 4: per-pathology FD",
-    "table5": "Table 5: joint optimization ablation",
-}
-
 
 rule make_table:
     input:

@@ -83,10 +83,12 @@ def test_the_header_names_no_rule_that_does_not_exist():
         assert any(re.fullmatch(pattern, rule) for rule in outputs), f"header names {name}, which is no rule"
 
 
-def test_wildcard_constraints_live_in_common_smk_only():
+def test_wildcard_constraints_and_imports_live_in_common_smk_only():
     for smk in sorted((REPO / "rules").glob("*.smk")):
         if smk.name != "common.smk":
-            assert "wildcard_constraints" not in smk.read_text(), smk.name
+            text = smk.read_text()
+            assert "wildcard_constraints" not in text, smk.name
+            assert not re.search(r"^\s*(?:from \S+ )?import ", text, re.M), f"{smk.name} imports; use common.smk"
     assert "wildcard_constraints" not in (REPO / "Snakefile").read_text()
     common = (REPO / "rules" / "common.smk").read_text()
     for wildcard in ("shard", "stage", "variant", "model", "imageset", "table", "release_table"):

@@ -122,9 +122,11 @@ def _fill_paths(config: dict, root: Path) -> dict:
     return config
 
 
-def _job_resources(out: str, rule: str) -> dict[str, str]:
-    """The `resources:` line of `rule`'s job in a dry run's output, as a mapping."""
-    match = re.search(rf"^rule {rule}:\n(?:    .*\n)*?    resources: (.*)$", out, flags=re.M)
+def _job_resources(out: str, rule: str, wildcards: str = "") -> dict[str, str]:
+    """The `resources:` line of `rule`'s job (the one with `wildcards`, e.g. "stage=stage1") in a dry run's
+    output, as a mapping."""
+    job = rf"(?:    .*\n)*?    wildcards: {re.escape(wildcards)}\n" if wildcards else ""
+    match = re.search(rf"^rule {rule}:\n{job}(?:    .*\n)*?    resources: (.*)$", out, flags=re.M)
     assert match, (rule, out[-4000:])
     return dict(item.split("=", 1) for item in match.group(1).split(", "))
 
@@ -139,7 +141,7 @@ def test_paper_run_with_paths_lists_training_jobs_with_the_paper_resources(tmp_p
     assert "make_demo_data" not in out and "make_demo_weights" not in out
     train = config["resources"]["families"]["train"]
     for stage in ("stage1", "stage2", "stage3"):
-        res = _job_resources(out, f"train_{stage}")
+        res = _job_resources(out, "train_stage", f"stage={stage}")
         expected = {**train, **config["resources"]["stages"][stage]}
         assert res["runtime"] == str(expected["runtime"]), (stage, res)
         assert res["mem_mb"] == str(expected["mem_mb"]), (stage, res)
