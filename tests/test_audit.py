@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from unix.provenance import audit as A
+from unix.provenance.audit_tree import Auditor, summarize_llm_calls
+from unix.provenance.verify import verify
 
 BIN = Path(sys.executable).parent
 
@@ -185,7 +186,7 @@ def test_tree_reaches_raw_mimic_files_models_and_llm_calls(wd):
     assert meta["rule"] == "make_demo_data" and meta["synthetic"] is True
     assert find(tree, "results/data/synthetic/mimic-cxr-jpg/files")["rule"] == "make_demo_data"
     # a file inside a directory output is traced to the rule that made the directory
-    img = A.Auditor(wd).tree("results/data/synthetic/mimic-cxr-jpg/files/p10/img.jpg")
+    img = Auditor(wd).tree("results/data/synthetic/mimic-cxr-jpg/files/p10/img.jpg")
     assert img.rule == "make_demo_data" and not img.problem
     assert find(tree, "external/model.bin")["rule"] is None  # raw input: a leaf without a record
     raddino = find(tree, "external/raddino")
@@ -252,17 +253,17 @@ def test_verify_fails_when_a_recorded_file_is_missing(wd):
     assert proc.returncode == 1, proc.stdout
     assert "MISSING  results/data/understanding/split.csv (output in" in proc.stdout
     assert "FAILED" in proc.stdout and "OK" not in proc.stdout.splitlines()[-1]
-    assert not A.verify(wd)["ok"]
+    assert not verify(wd)["ok"]
 
 
 def test_verify_lists_files_without_a_record(wd):
     (wd / "results" / "stray.txt").write_text("?")
-    report = A.verify(wd)
+    report = verify(wd)
     assert report["ok"] and report["unrecorded"] == ["results/stray.txt"]
 
 
 def test_code_version_differs_is_a_note_not_a_failure(wd):
-    auditor = A.Auditor(wd, yaml.safe_load((wd / "config.yaml").read_text()), head={"commit": "f" * 40})
+    auditor = Auditor(wd, yaml.safe_load((wd / "config.yaml").read_text()), head={"commit": "f" * 40})
     tree = auditor.tree("results/tables/table3.csv")
     assert any(i.kind == "code_differs" and not i.fatal for i in tree.issues) or tree.code["commit"] is None
     assert not any(n.problem for n in tree.walk())
@@ -270,9 +271,9 @@ def test_code_version_differs_is_a_note_not_a_failure(wd):
 
 def test_llm_calls_as_a_list_of_records():
     calls = [{"model": "m", "backend": "offline", "prompt_sha256": "ab"}] * 4
-    summary = A.summarize_llm_calls({"llm_calls": calls})
+    summary = summarize_llm_calls({"llm_calls": calls})
     assert summary["count"] == 4 and summary["models"] == ["m"] and summary["backends"] == ["offline"]
-    assert A.summarize_llm_calls({"kept": 1}) is None
+    assert summarize_llm_calls({"kept": 1}) is None
 
 
 def test_usage_errors(wd):

@@ -281,7 +281,7 @@ def test_table_rules_and_html_report(tmp_path, snakemake_run):
     assert int(ours512["Resolution"]) == config["training"]["stage3"]["resolution"]
     _png_ok(wd / "results/figures/per_pathology_fd.png")
     # one number's row traced back to the metrics file behind it, and only that one
-    from unix.provenance.audit import Auditor
+    from unix.provenance.audit_tree import Auditor
 
     tree = Auditor(wd).tree("results/tables/table3.csv", row="unix-512")
     assert [c.path for c in tree.children] == ["results/evaluation/generation/unix-512.json"]
