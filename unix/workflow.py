@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from unix.data.mimic import CHEXPERT_CSV, METADATA_CSV, NEGBIO_CSV, SPLIT_CSV  # noqa: F401  (re-exported for rules)
+from unix.data.shards import shard_names
 
 RESULTS = Path("results")
 SYNTHETIC_ROOT = RESULTS / "data" / "synthetic" / "mimic-cxr-jpg"
@@ -71,9 +72,7 @@ def generation_inputs(config: dict[str, Any]) -> dict[str, str]:
 
 def image_shards(config: dict[str, Any]) -> list[str]:
     """Shard names "000".."NNN" of the prepared images (config data.images.shards)."""
-    from unix.data.images import shard_names
-
-    return shard_names(int(config["data"]["images"]["shards"]))
+    return shard_names(int(config["data"]["images"]["shards"]), "data.images.shards")
 
 
 def image_shard_pattern(size: int | str, shard: str = "{shard}") -> str:
@@ -215,9 +214,8 @@ def cleaning_shard_pattern(kind: str, shard: str = "{shard}") -> str:
 
 def cleaning_shard_paths(config: dict[str, Any], kind: str) -> list[str]:
     """The `kind` file of every cleaning shard (config cleaning.shards)."""
-    from unix.cleaning.stage import shard_names
-
-    return [cleaning_shard_pattern(kind, s) for s in shard_names(int(config["cleaning"]["shards"]))]
+    names = shard_names(int(config["cleaning"]["shards"]), "cleaning.shards")
+    return [cleaning_shard_pattern(kind, s) for s in names]
 
 
 def cleaning_targets(config: dict[str, Any]) -> list[str]:

@@ -20,7 +20,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from unix.data.shards import shard_names
 from unix.workflow import RESULTS
+
 EVALUATION = RESULTS / "evaluation"
 REAL = "real"
 GENERATED_PREFIX = "generated-"
@@ -73,7 +75,8 @@ def reports(model: str) -> str:
 
 
 def image_shard_names(config: dict[str, Any]) -> list[str]:
-    return [f"{i:03d}" for i in range(int(config["evaluation"]["image_shards"]))]
+    """The generate_images shards of one model (config evaluation.image_shards)."""
+    return shard_names(int(config["evaluation"]["image_shards"]), "evaluation.image_shards")
 
 
 def image_shard(model: str, shard: str = "{shard}") -> str:
