@@ -21,6 +21,7 @@ from __future__ import annotations
 from typing import Any
 
 from unix.data.shards import shard_names
+from unix.stages import stage_source_size
 from unix.workflow import RESULTS
 
 EVALUATION = RESULTS / "evaluation"
@@ -159,8 +160,7 @@ def report_inputs(config: dict[str, Any], model: str) -> dict[str, Any]:
 
 def understanding_image_size(config: dict[str, Any]) -> int:
     """Prepared image size the understanding model reads (stage 1's source size, else its resolution)."""
-    stage1 = config["training"]["stage1"]
-    return int(stage1.get("source_size") or stage1["resolution"])
+    return stage_source_size(config, "stage1")
 
 
 def understanding_models(config: dict[str, Any]) -> list[str]:

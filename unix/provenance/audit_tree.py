@@ -231,7 +231,8 @@ class Auditor:
         elif recorded is not None and node.current_sha256 is not None and node.current_sha256 != recorded:
             node.issues.append(Issue(
                 "input_changed",
-                f"changed since its consumer was made (recorded {short_sha(recorded)}, now {short_sha(node.current_sha256)})"))
+                f"changed since its consumer was made (recorded {short_sha(recorded)}, "
+                f"now {short_sha(node.current_sha256)})"))
         job = _job_key(found[0]) if found is not None else None
         first = self._jobs.get(job) if job is not None else None
         if found is not None and not node.repeated and first is not None:

@@ -141,11 +141,11 @@ def training_logs(config: dict[str, Any]) -> dict[str, str]:
 def image_grid_inputs(config: dict[str, Any]) -> dict[str, Any]:
     """The stage-3 model, the generation split and the prepared real images at stage 3's source size."""
     from unix import workflow as W
+    from unix.stages import stage_source_size
     from unix.training.paths import outputs
 
-    size = config["training"]["stage3"]["source_size"]
     return {"model": outputs("stage3")["final"], "split": W.GENERATION_SPLIT,
-            "images": W.image_shard_paths(config, size)}
+            "images": W.image_shard_paths(config, stage_source_size(config, "stage3"))}
 
 
 def table_targets(config: dict[str, Any]) -> list[str]:

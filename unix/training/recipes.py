@@ -24,6 +24,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Literal
 
+from unix import stages
+
 STAGES = ("stage1", "stage2", "stage3")
 ABLATION_VARIANTS = ("gen_only", "joint_mixed", "joint_gen_only")
 
@@ -147,7 +149,8 @@ class StageRecipe:
 
     @property
     def image_source_size(self) -> int:
-        return self.source_size or self.resolution
+        """The prepared image size read (``source_size``, 0 = ``resolution``)."""
+        return stages.source_size(self.source_size, self.resolution)
 
     @property
     def uses_understanding_data(self) -> bool:
