@@ -21,7 +21,7 @@ EV = config["evaluation"]
 
 wildcard_constraints:
     model=r"unix|unix-256|unix-512|init|release|ablation-[A-Za-z0-9_.]+",
-    shard=r"\d{3,}",
+    shard=r"\d\d\d+",
     imageset=r"real|generated-[A-Za-z0-9_.-]+",
 
 

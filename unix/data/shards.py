@@ -7,8 +7,9 @@ of the largest index beyond 1000 shards ("0000".."1000" for 1001), so that names
 
 from __future__ import annotations
 
-SHARD_REGEX = r"\d{3,}"
-"""Wildcard constraint of `{shard}`: every name :func:`shard_names` can produce."""
+SHARD_REGEX = r"\d\d\d+"
+"""Wildcard constraint of `{shard}`: every name :func:`shard_names` can produce (not `\\d{3,}`: Snakemake's
+wildcard parser takes no comma inside a constraint's braces)."""
 
 
 def shard_names(n_shards: int, config_key: str = "shards") -> list[str]:
