@@ -50,3 +50,71 @@ def test_image_grid_dry_run_with_stage3_source_size_zero(tmp_path):
     proc = run_snakemake(tmp_path, "results/figures/image_grid.png", "-n", config=_grid_config())
     assert "plot_image_grid" in proc.stdout
     assert "results/data/images/0/" not in proc.stdout
+
+
+# ------------------------------------------------------------------------------- models and stages
+def test_each_stage_model_is_evaluated_from_that_stage_s_final_weights():
+    from unix.evaluation import paths as EP
+    from unix.training.paths import outputs
+
+    for stage, model in S.STAGE_MODELS.items():
+        assert EP.model_dir(model) == outputs(stage)["final"]
+        assert S.settings_stage(model) == stage
+    assert EP.model_dir("ablation-gen_only") == outputs("gen_only")["final"]
+    assert EP.model_dir(S.RELEASE) == EP.RELEASE_MODEL
+    assert [S.settings_stage(m) for m in ("ablation-gen_only", S.INIT, S.RELEASE)] == ["stage2", "stage2", "stage3"]
+    with pytest.raises(ValueError, match="unknown model name 'unix-1024'"):
+        S.settings_stage("unix-1024")
+
+
+def test_evaluation_and_tables_use_the_stage_models():
+    from unix.evaluation import paths as EP
+    from unix.tables import targets as T
+
+    config = demo_config()
+    assert list(T.UNDERSTANDING_MODELS) == [S.UNDERSTANDING_MODEL] == EP.understanding_models(config)[:1]
+    assert tuple(T.GENERATION_MODELS) == S.GENERATION_MODELS == tuple(EP.generation_models(config)[:2])
+    assert EP.generation_size(config, "unix-512") == config["training"]["stage3"]["resolution"]
+    with pytest.raises(ValueError, match="'unix' is the understanding checkpoint"):
+        EP.generation_size(config, "unix")
+
+
+def test_every_model_wildcard_constraint_accepts_exactly_the_model_names():
+    from pathlib import Path
+
+    models = [*S.MODEL_STAGES, S.INIT, S.RELEASE, "ablation-gen_only", "ablation-joint_mixed_r0.5"]
+    repo = Path(__file__).resolve().parents[1]
+    constraints = [("unix.stages.MODEL_REGEX", S.MODEL_REGEX)]
+    for path in [repo / "Snakefile", *sorted((repo / "rules").glob("*.smk"))]:
+        constraints += [(path.name, m.group(1))
+                        for m in re.finditer(r"""\bmodel\s*=\s*r?["']([^"']+)["']""", path.read_text())]
+    assert len(constraints) > 1, "no model= wildcard constraint found in the rules"
+    for where, regex in constraints:
+        assert all(re.fullmatch(regex, m) for m in models), (where, regex)
+        assert not any(re.fullmatch(regex, m) for m in ("unix-1024", "stage1", "ablation-")), (where, regex)
+    for model in models:
+        S.check_model(model)
+
+
+# ----------------------------------------------------------------------------- stage hyper-parameters
+def test_the_schema_and_the_configs_spell_the_stage_fields_of_the_recipe():
+    import yaml
+
+    from unix.config import SCHEMA_DIR
+    from unix.training.recipes import HYPER_PARAMETERS, STAGE_FIELDS, recipe_from_config
+
+    schema = yaml.safe_load((SCHEMA_DIR / "training.schema.yaml").read_text())
+    assert list(schema["$defs"]["stage"]["properties"]) == list(STAGE_FIELDS)
+    assert list(schema["$defs"]["hyper"]) == list(STAGE_FIELDS)
+    assert set(schema["$defs"]["stage"]["required"]) <= set(STAGE_FIELDS)
+    ablation = set(schema["properties"]["ablation"]["properties"])
+    assert ablation - set(HYPER_PARAMETERS) == {"extra_mix_ratios", "eval_samples"}
+    config = demo_config()
+    for stage in S.STAGES:
+        assert set(config["training"][stage]) <= set(STAGE_FIELDS)
+        recipe = recipe_from_config(config, stage)
+        assert {k: getattr(recipe, k) for k in config["training"][stage]} == {
+            k: tuple(v) if k == "betas" else v for k, v in config["training"][stage].items()}
+    config["training"]["stage1"]["warmup"] = 3
+    with pytest.raises(ValueError, match=r"training.stage1 has unknown keys \['warmup'\]"):
+        recipe_from_config(config, "stage1")

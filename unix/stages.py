@@ -13,7 +13,6 @@ The hyper-parameters of a stage are the fields of :class:`unix.training.recipes.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 STAGES = ("stage1", "stage2", "stage3")
@@ -29,7 +28,7 @@ GENERATION_MODELS = (STAGE_MODELS["stage2"], STAGE_MODELS["stage3"])
 INIT = "init"
 RELEASE = "release"
 ABLATION_PREFIX = "ablation-"
-MODEL_REGEX = "|".join([*map(re.escape, MODEL_STAGES), INIT, RELEASE, re.escape(ABLATION_PREFIX) + r"[A-Za-z0-9_.]+"])
+MODEL_REGEX = "|".join([*MODEL_STAGES, INIT, RELEASE, ABLATION_PREFIX + r"[A-Za-z0-9_.]+"])
 """Wildcard constraint of `{model}`: every model name :func:`check_model` accepts."""
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from unix.data.mimic import CHEXPERT_CSV, METADATA_CSV, NEGBIO_CSV, SPLIT_CSV  # noqa: F401  (re-exported for rules)
 from unix.data.shards import shard_names
+from unix.stages import ABLATION, STAGES
 
 RESULTS = Path("results")
 SYNTHETIC_ROOT = RESULTS / "data" / "synthetic" / "mimic-cxr-jpg"
@@ -119,7 +120,7 @@ def weight_path(config: dict[str, Any], name: str) -> str:
 # Rule families, each with its own cluster resources in config `resources.families`.
 RESOURCE_FAMILIES = ("cpu", "train", "infer")
 # Training jobs that may override the train family's resources (config `resources.stages.<name>`).
-TRAINING_STAGES = ("stage1", "stage2", "stage3", "ablation")
+TRAINING_STAGES = (*STAGES, ABLATION)
 
 
 def attempt(wildcards: Any, attempt: int) -> int:

@@ -5,10 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from unix.training.recipes import STAGES
-
 from unix.model.paths import INIT_MODEL
-from unix.stages import stage_source_size
+from unix.stages import STAGES, stage_source_size
 from unix.workflow import CLEANED_REPORTS, GENERATION_SPLIT, RESULTS, UNDERSTANDING_SPLIT
 
 
