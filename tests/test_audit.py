@@ -166,6 +166,7 @@ def _paths(tree: dict) -> list[str]:
     return out
 
 
+@pytest.mark.workflow
 def test_tree_reaches_raw_mimic_files_models_and_llm_calls(wd):
     proc = _audit(wd, "results/tables/table3.csv", "--json")
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -202,6 +203,7 @@ def test_tree_reaches_raw_mimic_files_models_and_llm_calls(wd):
     assert "Up to date" in text
 
 
+@pytest.mark.workflow
 def test_config_edit_is_reported_stale(wd):
     config = yaml.safe_load((wd / "config.yaml").read_text())
     config["data"]["synthetic"]["n_subjects"] = 5
@@ -215,6 +217,7 @@ def test_config_edit_is_reported_stale(wd):
     assert tree["upstream_problem"] is True
 
 
+@pytest.mark.workflow
 def test_edit_of_a_section_behind_a_derived_param_is_stale(wd):
     """Rules that pass a dict built from a config section (a training recipe) need no mapping."""
     config = yaml.safe_load((wd / "config.yaml").read_text())
@@ -225,6 +228,7 @@ def test_edit_of_a_section_behind_a_derived_param_is_stale(wd):
     assert "param recipe: made with training.stage2.lr = 0.1, config now has 0.2" in proc.stdout
 
 
+@pytest.mark.workflow
 def test_changed_input_is_stale_and_verify_fails_on_tampering(wd):
     assert _audit(wd, "--verify").returncode == 0
     meta = wd / "results/data/synthetic/mimic-cxr-jpg/mimic-cxr-2.0.0-metadata.csv.gz"
@@ -238,6 +242,7 @@ def test_changed_input_is_stale_and_verify_fails_on_tampering(wd):
     assert proc.returncode == 1 and "changed since its consumer was made" in proc.stdout
 
 
+@pytest.mark.workflow
 def test_changed_external_weights_are_stale(wd):
     (wd / "external" / "raddino" / "model.safetensors").write_bytes(b"other weights")
     proc = _audit(wd, "results/tables/table3.csv")
@@ -246,6 +251,7 @@ def test_changed_external_weights_are_stale(wd):
     assert _audit(wd, "--verify").returncode == 1
 
 
+@pytest.mark.workflow
 def test_verify_fails_when_a_recorded_file_is_missing(wd):
     split = wd / "results/data/understanding/split.csv"
     split.unlink()
@@ -256,12 +262,14 @@ def test_verify_fails_when_a_recorded_file_is_missing(wd):
     assert not verify(wd)["ok"]
 
 
+@pytest.mark.workflow
 def test_verify_lists_files_without_a_record(wd):
     (wd / "results" / "stray.txt").write_text("?")
     report = verify(wd)
     assert report["ok"] and report["unrecorded"] == ["results/stray.txt"]
 
 
+@pytest.mark.workflow
 def test_code_version_differs_is_a_note_not_a_failure(wd):
     auditor = Auditor(wd, yaml.safe_load((wd / "config.yaml").read_text()), head={"commit": "f" * 40})
     tree = auditor.tree("results/tables/table3.csv")
@@ -276,6 +284,7 @@ def test_llm_calls_as_a_list_of_records():
     assert summarize_llm_calls({"kept": 1}) is None
 
 
+@pytest.mark.workflow
 def test_usage_errors(wd):
     assert _audit(wd).returncode == 2
     assert _audit(wd, "results/nope.csv").returncode == 2

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from conftest import demo_config, run_snakemake
+from conftest import config_overrides, demo_config, run_snakemake
 
 from unix import stages as S
 from unix import workflow as W
@@ -23,9 +23,9 @@ def test_source_size_zero_means_the_resolution():
 
 def _grid_config() -> dict:
     """The demo with stage 3 reading images of its own resolution (source_size 0), which data prepares."""
-    config = demo_config(training={"stage3": {"source_size": 0}})
-    config["data"]["images"]["sizes"] = [*config["data"]["images"]["sizes"], config["training"]["stage3"]["resolution"]]
-    return validate_config(config)
+    config = validate_config(demo_config(**config_overrides("stage3-source-size-0")))
+    assert config["training"]["stage3"]["resolution"] in config["data"]["images"]["sizes"]
+    return config
 
 
 def test_every_reader_of_prepared_images_resolves_source_size_zero():
@@ -45,6 +45,7 @@ def test_every_reader_of_prepared_images_resolves_source_size_zero():
     assert data_inputs(zero, "stage1")["und_images"] == stage1_images
 
 
+@pytest.mark.workflow
 def test_image_grid_dry_run_with_stage3_source_size_zero(tmp_path):
     """The bug of issue 13: plot_image_grid asked for results/data/images/0/000.parquet."""
     proc = run_snakemake(tmp_path, "results/figures/image_grid.png", "-n", config=_grid_config())
