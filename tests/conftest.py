@@ -25,21 +25,39 @@ def repo() -> Path:
     return REPO
 
 
-# Workflow tests check wiring, not learning (tests/test_learning.py does): they train with the small budgets
-# the demo had before it was made to learn, so the suite stays fast.
-TEST_TRAINING_BUDGETS = {
-    "demo_vae": {"steps": 20},
-    "stage2": {"steps": 12, "batch_size": 4, "lr": 1.0e-3, "warmup_steps": 2, "checkpoint_every": 5},
-    "stage3": {"steps": 12, "warmup_steps": 2, "checkpoint_every": 5},
-}
+# Test configs: overrides of config.yaml, each runnable with `snakemake --configfile tests/configs/<name>.yaml`.
+CONFIGS = Path(__file__).parent / "configs"
+
+
+def config_overrides(*names: str) -> dict:
+    """tests/configs/<name>.yaml merged in order (as Snakemake merges several --configfile)."""
+    from unix.config import merge
+
+    out: dict = {}
+    for name in names:
+        out = merge(out, yaml.safe_load((CONFIGS / f"{name}.yaml").read_text()) or {})
+    return out
 
 
 def demo_config(**overrides) -> dict:
-    """The repository's config.yaml with the test training budgets and nested overrides merged in."""
+    """The repository's config.yaml with tests/configs/test.yaml (the test training budgets) and nested
+    overrides merged in."""
     from unix.config import merge
 
     config = yaml.safe_load((REPO / "config.yaml").read_text())
-    return merge(merge(config, {"training": TEST_TRAINING_BUDGETS}), overrides)
+    return merge(merge(config, config_overrides("test")), overrides)
+
+
+# The test being run, so that run_snakemake can insist on the `workflow` marker (pytest -m "not workflow" runs
+# the unit tests alone only if every test that runs Snakemake says so).
+_RUNNING: dict[str, pytest.Item] = {}
+
+
+@pytest.fixture(autouse=True)
+def _running_test(request):
+    _RUNNING["item"] = request.node
+    yield
+    _RUNNING.pop("item", None)
 
 
 def run_snakemake(workdir: Path, *args: str, config: dict | None = None, timeout: int = 1200,
@@ -49,6 +67,9 @@ def run_snakemake(workdir: Path, *args: str, config: dict | None = None, timeout
     The config (default: config.yaml of the repository) is written to workdir/config.yaml, which the
     Snakefile's `configfile:` picks up.
     """
+    item = _RUNNING.get("item")
+    assert item is None or item.get_closest_marker("workflow"), \
+        f"{item.nodeid} runs Snakemake: mark it @pytest.mark.workflow (or the module: pytestmark)"
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "config.yaml").write_text(yaml.safe_dump(config if config is not None else demo_config()))
     cmd = [str(BIN / "snakemake"), "-s", str(REPO / "Snakefile"), "--directory", str(workdir), *args]

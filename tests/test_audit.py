@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from unix.provenance import audit as A
+from unix.provenance.audit_tree import Auditor, summarize_llm_calls
+from unix.provenance.verify import verify
 
 BIN = Path(sys.executable).parent
 
@@ -166,6 +167,7 @@ def _paths(tree: dict) -> list[str]:
     return out
 
 
+@pytest.mark.workflow
 def test_tree_reaches_raw_mimic_files_models_and_llm_calls(wd):
     proc = _audit(wd, "results/tables/table3.csv", "--json")
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -186,7 +188,7 @@ def test_tree_reaches_raw_mimic_files_models_and_llm_calls(wd):
     assert meta["rule"] == "make_demo_data" and meta["synthetic"] is True
     assert find(tree, "results/data/synthetic/mimic-cxr-jpg/files")["rule"] == "make_demo_data"
     # a file inside a directory output is traced to the rule that made the directory
-    img = A.Auditor(wd).tree("results/data/synthetic/mimic-cxr-jpg/files/p10/img.jpg")
+    img = Auditor(wd).tree("results/data/synthetic/mimic-cxr-jpg/files/p10/img.jpg")
     assert img.rule == "make_demo_data" and not img.problem
     assert find(tree, "external/model.bin")["rule"] is None  # raw input: a leaf without a record
     raddino = find(tree, "external/raddino")
@@ -202,6 +204,7 @@ def test_tree_reaches_raw_mimic_files_models_and_llm_calls(wd):
     assert "Up to date" in text
 
 
+@pytest.mark.workflow
 def test_config_edit_is_reported_stale(wd):
     config = yaml.safe_load((wd / "config.yaml").read_text())
     config["data"]["synthetic"]["n_subjects"] = 5
@@ -215,6 +218,7 @@ def test_config_edit_is_reported_stale(wd):
     assert tree["upstream_problem"] is True
 
 
+@pytest.mark.workflow
 def test_edit_of_a_section_behind_a_derived_param_is_stale(wd):
     """A rule passes the config section behind a derived param (a training recipe) with config_params."""
     config = yaml.safe_load((wd / "config.yaml").read_text())
@@ -225,6 +229,7 @@ def test_edit_of_a_section_behind_a_derived_param_is_stale(wd):
     assert "param stage_settings: made with training.stage2.lr = 0.1, config now has 0.2" in proc.stdout
 
 
+@pytest.mark.workflow
 def test_changed_input_is_stale_and_verify_fails_on_tampering(wd):
     assert _audit(wd, "--verify").returncode == 0
     meta = wd / "results/data/synthetic/mimic-cxr-jpg/mimic-cxr-2.0.0-metadata.csv.gz"
@@ -238,6 +243,7 @@ def test_changed_input_is_stale_and_verify_fails_on_tampering(wd):
     assert proc.returncode == 1 and "changed since its consumer was made" in proc.stdout
 
 
+@pytest.mark.workflow
 def test_changed_external_weights_are_stale(wd):
     (wd / "external" / "raddino" / "model.safetensors").write_bytes(b"other weights")
     proc = _audit(wd, "results/tables/table3.csv")
@@ -246,6 +252,7 @@ def test_changed_external_weights_are_stale(wd):
     assert _audit(wd, "--verify").returncode == 1
 
 
+@pytest.mark.workflow
 def test_verify_fails_when_a_recorded_file_is_missing(wd):
     split = wd / "results/data/understanding/split.csv"
     split.unlink()
@@ -253,17 +260,19 @@ def test_verify_fails_when_a_recorded_file_is_missing(wd):
     assert proc.returncode == 1, proc.stdout
     assert "MISSING  results/data/understanding/split.csv (output in" in proc.stdout
     assert "FAILED" in proc.stdout and "OK" not in proc.stdout.splitlines()[-1]
-    assert not A.verify(wd)["ok"]
+    assert not verify(wd)["ok"]
 
 
+@pytest.mark.workflow
 def test_verify_lists_files_without_a_record(wd):
     (wd / "results" / "stray.txt").write_text("?")
-    report = A.verify(wd)
+    report = verify(wd)
     assert report["ok"] and report["unrecorded"] == ["results/stray.txt"]
 
 
+@pytest.mark.workflow
 def test_code_version_differs_is_a_note_not_a_failure(wd):
-    auditor = A.Auditor(wd, yaml.safe_load((wd / "config.yaml").read_text()), head={"commit": "f" * 40})
+    auditor = Auditor(wd, yaml.safe_load((wd / "config.yaml").read_text()), head={"commit": "f" * 40})
     tree = auditor.tree("results/tables/table3.csv")
     assert any(i.kind == "code_differs" and not i.fatal for i in tree.issues) or tree.code["commit"] is None
     assert not any(n.problem for n in tree.walk())
@@ -271,11 +280,12 @@ def test_code_version_differs_is_a_note_not_a_failure(wd):
 
 def test_llm_calls_as_a_list_of_records():
     calls = [{"model": "m", "backend": "offline", "prompt_sha256": "ab"}] * 4
-    summary = A.summarize_llm_calls({"llm_calls": calls})
+    summary = summarize_llm_calls({"llm_calls": calls})
     assert summary["count"] == 4 and summary["models"] == ["m"] and summary["backends"] == ["offline"]
-    assert A.summarize_llm_calls({"kept": 1}) is None
+    assert summarize_llm_calls({"kept": 1}) is None
 
 
+@pytest.mark.workflow
 def test_usage_errors(wd):
     assert _audit(wd).returncode == 2
     assert _audit(wd, "results/nope.csv").returncode == 2

@@ -7,8 +7,11 @@ import json
 from pathlib import Path
 
 import pandas as pd
+import pytest
 from conftest import demo_config, run_snakemake
 from fake_openai_server import FakeOpenAIServer
+
+pytestmark = pytest.mark.workflow  # every test here runs Snakemake
 
 SECRET = "sk-workflow-test-0d5e8f-never-in-a-file"
 REPORT_COLUMNS = ["report_id", "study_id", "raw_text", "cleaned_text", "status", "flagged", "backend", "cache_key"]

@@ -3,7 +3,7 @@
 import pytest
 import yaml
 
-from conftest import REPO, demo_config, run_snakemake
+from conftest import CONFIGS, REPO, config_overrides, demo_config, run_snakemake
 from unix.config import ConfigError, get, validate_config
 
 
@@ -34,6 +34,7 @@ def test_get_names_missing_key():
         get(demo_config(), "data.nope")
 
 
+@pytest.mark.workflow
 def test_workflow_stops_on_a_typo(tmp_path):
     proc = run_snakemake(tmp_path, "-n", "data", config=demo_config(data={"synthetic": {"seedd": 1}}), check=False)
     assert proc.returncode != 0
@@ -49,3 +50,32 @@ def test_every_recipe_of_the_shipped_configs_builds(path):
     config = yaml.safe_load((REPO / path).read_text())
     for name in recipe_names(config):
         recipe_from_config(config, name)
+
+
+# ------------------------------------------------------------------------------ tests/configs/*.yaml
+def _config_sets() -> list[tuple[str, ...]]:
+    """test.yaml alone, and each other test config on top of it."""
+    names = sorted(p.stem for p in CONFIGS.glob("*.yaml"))
+    assert "test" in names
+    return [("test",), *(("test", n) for n in names if n != "test")]
+
+
+@pytest.mark.parametrize("names", _config_sets(), ids="+".join)
+def test_conftest_merges_the_test_configs_as_snakemake_does(names):
+    from snakemake.utils import update_config
+
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    for name in names:
+        update_config(config, yaml.safe_load((CONFIGS / f"{name}.yaml").read_text()))
+    assert config == demo_config(**config_overrides(*names))
+    validate_config(config)
+
+
+@pytest.mark.workflow
+@pytest.mark.parametrize("names", _config_sets(), ids="+".join)
+def test_test_configs_are_runnable_with_configfile(tmp_path, names):
+    """`snakemake --configfile tests/configs/<name>.yaml ... -n all` over the repository's config.yaml."""
+    files = [str(CONFIGS / f"{name}.yaml") for name in names]
+    proc = run_snakemake(tmp_path, "--configfile", *files, "-n", "all",
+                         config=yaml.safe_load((REPO / "config.yaml").read_text()))
+    assert "train_stage3" in proc.stdout and "plot_image_grid" in proc.stdout

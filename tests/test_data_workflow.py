@@ -16,6 +16,8 @@ from unix.data.images import read_images, shard_index
 from unix.data.mimic import CHEXPERT_LABELS
 from unix.data.report_text import COMBINED_HEADERS
 
+pytestmark = pytest.mark.workflow  # every test here runs Snakemake
+
 IMAGE_DEFECT_REASON = {"corrupt_jpeg": S.CORRUPT_IMAGE, "truncated_jpeg": S.CORRUPT_IMAGE,
                        "missing_image": S.MISSING_IMAGE}
 REPORT_DEFECT_REASON = {"empty_report": "empty_report", "non_utf8_report": "report_not_utf8",

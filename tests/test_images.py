@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 
 from unix.data import images as I
+from unix.data.shards import shard_names
 
 
 def xray_like(width: int, height: int, seed: int = 0) -> Image.Image:
@@ -89,8 +90,8 @@ def test_shard_assignment_is_stable_and_complete():
     assert I.shard_index(ids[0], 7) == shards[0]
     counts = np.bincount(shards)
     assert counts.min() > 40  # roughly balanced
-    assert I.shard_names(3) == ["000", "001", "002"]
-    assert I.shard_names(1001)[-1] == "1000"
+    assert shard_names(3) == ["000", "001", "002"]
+    assert shard_names(1001)[-1] == "1000"
 
 
 def split_tables(tmp_path: Path, n: int = 12) -> tuple[list[Path], Path]:
@@ -112,7 +113,7 @@ def test_prepare_shard_writes_every_image_once_at_every_size(tmp_path):
     opts = I.ImageOptions(sizes=(32, 16), shards=3)
     out = tmp_path / "images"
     seen = []
-    for shard in I.shard_names(3):
+    for shard in shard_names(3):
         counts = I.prepare_shard(tables, root, shard, {s: out / str(s) / f"{shard}.parquet" for s in opts.sizes}, opts)
         ids = pd.read_parquet(out / "32" / f"{shard}.parquet")["dicom_id"].tolist()
         assert counts["n_images"] == len(ids)
@@ -133,7 +134,7 @@ def test_prepare_shard_writes_every_image_once_at_every_size(tmp_path):
 def test_empty_shard_is_a_valid_empty_table(tmp_path):
     tables, root = split_tables(tmp_path, n=1)
     opts = I.ImageOptions(sizes=(16,), shards=50)
-    empty = next(s for s in I.shard_names(50) if I.shard_index("d00", 50) != int(s))
+    empty = next(s for s in shard_names(50) if I.shard_index("d00", 50) != int(s))
     I.prepare_shard(tables, root, empty, {16: tmp_path / "e.parquet"}, opts)
     assert len(pd.read_parquet(tmp_path / "e.parquet")) == 0
 

@@ -17,8 +17,9 @@ PACKAGE_DIR = Path(__file__).resolve().parents[1] / "unix"
 LAYERS: list[tuple[str, ...]] = [
     # Neutral bottom: the config, provenance records, the step runner, launching, packaged facts, weight errors.
     # real_run: the parse-time check that a real (non-synthetic) run names every path it needs.
-    ("unix", "unix.config", "unix.provenance", "unix.pipeline", "unix.launch", "unix.resources", "unix.weights",
-     "unix.real_run"),
+    # stages: the stage and model names and the image size each stage reads.
+    ("unix", "unix.config", "unix.stages", "unix.provenance", "unix.pipeline", "unix.launch", "unix.resources",
+     "unix.weights", "unix.real_run"),
     ("unix.data",),
     ("unix.labels",),  # CheXpert-style report labelers: the drift audit of cleaning and the evaluation use them
     ("unix.cleaning",),

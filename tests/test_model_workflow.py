@@ -8,6 +8,8 @@ import pytest
 
 from conftest import demo_config, run_snakemake
 
+pytestmark = pytest.mark.workflow  # every test here runs Snakemake
+
 
 def test_dry_run_schedules_demo_weights_only_when_missing(tmp_path):
     out = run_snakemake(tmp_path / "a", "-n", "results/model/init", config=demo_config()).stdout

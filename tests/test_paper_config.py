@@ -91,6 +91,7 @@ def test_demo_config_needs_nothing():
     assert problems(demo_config()) == []
 
 
+@pytest.mark.workflow
 def test_paper_run_without_paths_stops_at_parse_time_naming_every_key(tmp_path, snakemake_run):
     # The scratch workdir holds the demo config.yaml (the Snakefile's configfile); --configfile replaces it.
     proc = snakemake_run(tmp_path, "-n", "all", "--configfile", str(PAPER), check=False)
@@ -131,6 +132,7 @@ def _job_resources(out: str, rule: str, wildcards: str = "") -> dict[str, str]:
     return dict(item.split("=", 1) for item in match.group(1).split(", "))
 
 
+@pytest.mark.workflow
 def test_paper_run_with_paths_lists_training_jobs_with_the_paper_resources(tmp_path, snakemake_run):
     fake = tmp_path / "fake"
     fake.mkdir()
@@ -152,6 +154,7 @@ def test_paper_run_with_paths_lists_training_jobs_with_the_paper_resources(tmp_p
     assert re.search(r"^clean_reports\s+32$", out, flags=re.M), out[-4000:]
 
 
+@pytest.mark.workflow
 def test_explicit_configfile_replaces_the_profiles_paper_config(tmp_path):
     """What tests/test_slurm.py relies on: `--profile slurm --configfile config.yaml` runs the demo config."""
     import os

@@ -119,6 +119,7 @@ def test_unix_plan_prints_every_stage_and_gpu_kind(capsys, repo):
     assert {r[1] for r in rows} == {"ddp", "fsdp"}
 
 
+@pytest.mark.workflow
 def test_workflow_refuses_at_parse_time(tmp_path, snakemake_run):
     config = demo_config()
     config["training"]["stage1"]["batch_size"] = 4096  # the tiny model at this micro-batch needs > 48 GB

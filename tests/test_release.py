@@ -200,6 +200,7 @@ def _jobs(stdout: str) -> set[str]:
     return set(re.findall(r"^(\w+)\s+\d+$", stdout, re.M)) - {"total"}
 
 
+@pytest.mark.workflow
 def test_release_tables_schedule_no_training(tmp_path, snakemake_run):
     from unix.model.demo_weights import write_demo_vae
 
@@ -232,6 +233,7 @@ def test_release_tables_schedule_no_training(tmp_path, snakemake_run):
     assert not {j for j in jobs if TRAINING_JOBS.match(j)}, jobs
 
 
+@pytest.mark.workflow
 def test_release_tables_without_weights_unix_stop_at_dag_time(tmp_path, snakemake_run):
     proc = snakemake_run(tmp_path / "wf", "release_tables", "-n", config=demo_config(), check=False)
     assert proc.returncode != 0
@@ -241,6 +243,7 @@ def test_release_tables_without_weights_unix_stop_at_dag_time(tmp_path, snakemak
     snakemake_run(tmp_path / "wf2", "table2", "-n", config=demo_config())
 
 
+@pytest.mark.workflow
 def test_missing_test_data_file_is_named_at_dag_time(tmp_path, snakemake_run):
     write_tiny_release(tmp_path / "UniX")
     config = demo_config(weights={"unix": str(tmp_path / "UniX")},
@@ -266,6 +269,7 @@ def _readable(path: Path) -> bool:
 
 
 @pytest.mark.slow
+@pytest.mark.workflow
 def test_release_tables_end_to_end_on_the_demo(tmp_path, snakemake_run):
     """`snakemake release_tables` on the synthetic demo with a tiny release and a UniX-format test set:
     Tables 2-4 under results/tables/release/, the paper's rows beside `ours: release`, no training run."""

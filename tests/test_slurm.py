@@ -40,7 +40,7 @@ import yaml
 
 from conftest import BIN, REPO, demo_config
 
-pytestmark = [pytest.mark.slurm, pytest.mark.slow, pytest.mark.xdist_group("slurm")]
+pytestmark = [pytest.mark.slurm, pytest.mark.slow, pytest.mark.workflow, pytest.mark.xdist_group("slurm")]
 
 SCRIPT = REPO / "scripts" / "slurm-local.sh"
 SLURM_DIR = Path(os.environ.get("UNIX_SLURM_DIR", "/var/lib/unix-slurm"))

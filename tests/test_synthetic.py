@@ -483,6 +483,7 @@ def test_demo_data_cli(tmp_path, capsys):
     assert (truth["defect"] == "").all()
 
 
+@pytest.mark.workflow
 def test_make_demo_data_rule(tmp_path):
     config = demo_config(data={"synthetic": {"n_subjects": 12, "image_size": 64}})
     run_snakemake(tmp_path, "--cores", "1", "results/data/synthetic/ground_truth.csv", config=config)

@@ -255,6 +255,7 @@ def _write_demo_metrics(wd: Path, config: dict) -> None:
         write_metrics(wd / gen_path, {"fd_raddino": 240.0})
 
 
+@pytest.mark.workflow
 def test_table_rules_and_html_report(tmp_path, snakemake_run):
     from conftest import demo_config
 
@@ -282,7 +283,7 @@ def test_table_rules_and_html_report(tmp_path, snakemake_run):
     assert int(ours512["Resolution"]) == config["training"]["stage3"]["resolution"]
     _png_ok(wd / "results/figures/per_pathology_fd.png")
     # one number's row traced back to the metrics file behind it, and only that one
-    from unix.provenance.audit import Auditor
+    from unix.provenance.audit_tree import Auditor
 
     tree = Auditor(wd).tree("results/tables/table3.csv", row="unix-512")
     assert [c.path for c in tree.children] == ["results/evaluation/generation/unix-512.json"]
@@ -297,6 +298,7 @@ def test_table_rules_and_html_report(tmp_path, snakemake_run):
 
 
 @pytest.mark.slow
+@pytest.mark.workflow
 def test_demo_run_tables_are_complete_and_auditable(tmp_path, snakemake_run):
     """`snakemake tables` on the synthetic demo: four complete tables, each traceable to the synthetic
     MIMIC files; a config edit upstream makes the audit report the table stale; --verify passes."""
@@ -381,6 +383,7 @@ def test_image_grid_examples_from_a_tiny_model(tmp_path):
     _png_ok(tmp_path / "grid.png")
 
 
+@pytest.mark.workflow
 def test_each_table_target_builds_only_what_it_needs(tmp_path, snakemake_run):
     """Dry runs: table3 evaluates no report generation, table2 generates no images."""
     from conftest import demo_config, dry_run_jobs

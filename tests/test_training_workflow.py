@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from conftest import demo_config
 
 
+@pytest.mark.workflow
 def test_dry_run_chains_the_stages_and_the_ablation(tmp_path, snakemake_run):
     config = demo_config()
     config["training"]["ablation"]["extra_mix_ratios"] = [0.5]

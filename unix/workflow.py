@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from unix.data.mimic import CHEXPERT_CSV, METADATA_CSV, NEGBIO_CSV, SPLIT_CSV  # noqa: F401  (re-exported for rules)
+from unix.data.shards import shard_names
+from unix.stages import ABLATION, STAGES
 
 RESULTS = Path("results")
 SYNTHETIC_ROOT = RESULTS / "data" / "synthetic" / "mimic-cxr-jpg"
@@ -72,9 +74,7 @@ def generation_inputs(config: dict[str, Any]) -> dict[str, str]:
 
 def image_shards(config: dict[str, Any]) -> list[str]:
     """Shard names "000".."NNN" of the prepared images (config data.images.shards)."""
-    from unix.data.images import shard_names
-
-    return shard_names(int(config["data"]["images"]["shards"]))
+    return shard_names(int(config["data"]["images"]["shards"]), "data.images.shards")
 
 
 def image_shard_pattern(size: int | str, shard: str = "{shard}") -> str:
@@ -116,7 +116,7 @@ def weight_path(config: dict[str, Any], name: str) -> str:
 # Rule families, each with its own cluster resources in config `resources.families`.
 RESOURCE_FAMILIES = ("cpu", "train", "infer")
 # Training jobs that may override the train family's resources (config `resources.stages.<name>`).
-TRAINING_STAGES = ("stage1", "stage2", "stage3", "ablation")
+TRAINING_STAGES = (*STAGES, ABLATION)
 
 
 def attempt(wildcards: Any, attempt: int) -> int:
@@ -218,9 +218,8 @@ def cleaning_shard_pattern(kind: str, shard: str = "{shard}") -> str:
 
 def cleaning_shard_paths(config: dict[str, Any], kind: str) -> list[str]:
     """The `kind` file of every cleaning shard (config cleaning.shards)."""
-    from unix.cleaning.stage import shard_names
-
-    return [cleaning_shard_pattern(kind, s) for s in shard_names(int(config["cleaning"]["shards"]))]
+    names = shard_names(int(config["cleaning"]["shards"]), "cleaning.shards")
+    return [cleaning_shard_pattern(kind, s) for s in names]
 
 
 def cleaning_targets(config: dict[str, Any]) -> list[str]:

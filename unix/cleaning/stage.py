@@ -36,13 +36,6 @@ log = logging.getLogger(__name__)
 REPORT_COLUMNS = ["report_id", "study_id", *OUTPUT_COLUMNS[1:]]
 
 
-def shard_names(n_shards: int) -> list[str]:
-    """Shard names "000".."NNN"."""
-    if n_shards < 1:
-        raise ValueError(f"cleaning.shards must be at least 1, got {n_shards}")
-    return [f"{i:03d}" for i in range(n_shards)]
-
-
 def shard_of(report_id: str, n_shards: int) -> int:
     """Stable shard of a report: independent of row order, Python's hash seed and the other reports."""
     return int.from_bytes(hashlib.sha256(report_id.encode()).digest()[:8], "big") % n_shards

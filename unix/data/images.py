@@ -27,6 +27,8 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
+from unix.data.shards import shard_names
+
 log = logging.getLogger(__name__)
 
 PAD_VALUE = 0
@@ -64,12 +66,6 @@ class ImageOptions:
         """From config section `data.images`."""
         return cls(tuple(int(s) for s in images["sizes"]), int(images["shards"]),
                    int(images["png_compress_level"]), bool(images["use_draft"]))
-
-
-def shard_names(n_shards: int) -> list[str]:
-    """"000".."NNN" (at least 3 digits, more when there are over 1000 shards)."""
-    width = max(3, len(str(n_shards - 1)))
-    return [f"{i:0{width}d}" for i in range(n_shards)]
 
 
 def shard_index(dicom_id: str, n_shards: int) -> int:
@@ -149,7 +145,7 @@ def prepare_shard(tables: Sequence[str | Path], images_root: str | Path, shard: 
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    names = shard_names(options.shards)
+    names = shard_names(options.shards, "data.images.shards")
     if shard not in names:
         raise ValueError(f"shard {shard!r} is not one of {names[0]}..{names[-1]} (config data.images.shards="
                          f"{options.shards})")

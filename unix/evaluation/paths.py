@@ -9,63 +9,66 @@
     results/evaluation/radgraph/{model}.json                 evaluate_radgraph (envs/radgraph.yaml; -> understanding)
     results/evaluation/alignment/{model}.json                evaluate_alignment (envs/alignment.yaml; -> generation)
 
-Model names: ``unix`` (stage 1, understanding), ``unix-256`` (stage 2), ``unix-512`` (stage 3),
-``ablation-<variant>`` (Table 5, results/ablation/<variant>/final), ``init`` (the initial model before any
-training: Table 3's control row, whose FD the trained generation branch must beat) and ``release`` (the released UniX
-checkpoint of config weights.unix, converted by the release_model rule into results/model/release; it is
-evaluated like stage 3, for understanding and for generation, and no training rule is involved).
+Model names (:mod:`unix.stages` maps them to stages): ``unix`` (stage 1, understanding), ``unix-256`` (stage 2),
+``unix-512`` (stage 3), ``ablation-<variant>`` (Table 5, results/ablation/<variant>/final), ``init`` (the initial
+model before any training: Table 3's control row, whose FD the trained generation branch must beat) and ``release``
+(the released UniX checkpoint of config weights.unix, converted by the release_model rule into results/model/release;
+it is evaluated like stage 3, for understanding and for generation, and no training rule is involved).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from unix.data.shards import shard_names
+from unix.stages import (
+    ABLATION_PREFIX,
+    GENERATION_MODELS,
+    INIT,
+    MODEL_STAGES,
+    RELEASE,
+    UNDERSTANDING_MODEL,
+    check_model,
+    settings_stage,
+    stage_source_size,
+)
 from unix.workflow import RESULTS
+
 EVALUATION = RESULTS / "evaluation"
 REAL = "real"
 GENERATED_PREFIX = "generated-"
-_STAGE_OF = {"unix": "stage1", "unix-256": "stage2", "unix-512": "stage3"}
-RELEASE = "release"
-INIT = "init"  # the initial model (results/model/init): the untrained generation branch, a Table-3 control
 RELEASE_MODEL = str(RESULTS / "model" / "release")
-
-
-def _check_model(model: str) -> None:
-    if model not in _STAGE_OF and model not in (RELEASE, INIT) and not model.startswith("ablation-"):
-        raise ValueError(f"unknown model name {model!r}; use one of {sorted(_STAGE_OF)}, {RELEASE}, {INIT} or "
-                         "ablation-<variant>")
 
 
 def model_dir(model: str) -> str:
     """The weights evaluated under `model`: a training stage's final weights, or the converted release."""
     from unix.training.paths import outputs
 
-    _check_model(model)
+    check_model(model)
     if model == RELEASE:
         return RELEASE_MODEL
     if model == INIT:
         from unix.model.paths import INIT_MODEL
 
         return INIT_MODEL
-    if model.startswith("ablation-"):
-        return outputs(model.removeprefix("ablation-"))["final"]
-    return outputs(_STAGE_OF[model])["final"]
+    if model.startswith(ABLATION_PREFIX):
+        return outputs(model.removeprefix(ABLATION_PREFIX))["final"]
+    return outputs(MODEL_STAGES[model])["final"]
 
 
 def generation_size(config: dict[str, Any], model: str) -> int:
     """Side of the generated images: the resolution the model was last trained at (ablation: stage 2's;
     release: stage 3's, since the released checkpoint is the paper's 512-px stage-3 model)."""
-    _check_model(model)
-    stage = ("stage2" if model.startswith("ablation-") or model == INIT else "stage3" if model == RELEASE
-             else _STAGE_OF[model])
+    stage = settings_stage(model)
     if stage == "stage1":
-        raise ValueError("model 'unix' is the understanding checkpoint; generation uses unix-256 or unix-512")
+        raise ValueError(f"model {model!r} is the understanding checkpoint; generation uses "
+                         f"{' or '.join(GENERATION_MODELS)}")
     return int(config["training"][stage]["resolution"])
 
 
 def sample_limit(config: dict[str, Any], model: str) -> int:
     """How many test rows a model is evaluated on (0 = all): Table-5 variants use training.ablation.eval_samples."""
-    return int(config["training"]["ablation"]["eval_samples"]) if model.startswith("ablation-") else 0
+    return int(config["training"]["ablation"]["eval_samples"]) if model.startswith(ABLATION_PREFIX) else 0
 
 
 def reports(model: str) -> str:
@@ -73,7 +76,8 @@ def reports(model: str) -> str:
 
 
 def image_shard_names(config: dict[str, Any]) -> list[str]:
-    return [f"{i:03d}" for i in range(int(config["evaluation"]["image_shards"]))]
+    """The generate_images shards of one model (config evaluation.image_shards)."""
+    return shard_names(int(config["evaluation"]["image_shards"]), "evaluation.image_shards")
 
 
 def image_shard(model: str, shard: str = "{shard}") -> str:
@@ -152,25 +156,24 @@ def report_inputs(config: dict[str, Any], model: str) -> dict[str, Any]:
 
 def understanding_image_size(config: dict[str, Any]) -> int:
     """Prepared image size the understanding model reads (stage 1's source size, else its resolution)."""
-    stage1 = config["training"]["stage1"]
-    return int(stage1.get("source_size") or stage1["resolution"])
+    return stage_source_size(config, "stage1")
 
 
 def understanding_models(config: dict[str, Any]) -> list[str]:
     from unix.training.recipes import ablation_variants
 
-    return ["unix", *(f"ablation-{v}" for v in ablation_variants(config))]
+    return [UNDERSTANDING_MODEL, *(f"{ABLATION_PREFIX}{v}" for v in ablation_variants(config))]
 
 
 def generation_models(config: dict[str, Any]) -> list[str]:
     from unix.training.recipes import ablation_variants
 
-    return ["unix-256", "unix-512", *(f"ablation-{v}" for v in ablation_variants(config))]
+    return [*GENERATION_MODELS, *(f"{ABLATION_PREFIX}{v}" for v in ablation_variants(config))]
 
 
 def targets(config: dict[str, Any]) -> list[str]:
     """Every metrics file of the evaluation (Tables 2-5)."""
     out = [metrics("understanding", m) for m in understanding_models(config)]
     out += [metrics("generation", m) for m in generation_models(config)]
-    out += [metrics("per_pathology", m) for m in ("unix-256", "unix-512")]
+    out += [metrics("per_pathology", m) for m in GENERATION_MODELS]
     return out

@@ -19,10 +19,9 @@ def demo_weight_outputs(config: dict[str, Any]) -> dict[str, str]:
 def demo_vae_inputs(config: dict[str, Any]) -> dict[str, Any]:
     """Inputs of train_demo_vae: the generation split and its prepared images of stage 2's source size."""
     from unix import workflow as W
+    from unix.stages import stage_source_size
 
-    stage2 = config["training"]["stage2"]
-    size = stage2["source_size"] or stage2["resolution"]
-    return {"split": W.GENERATION_SPLIT, "images": W.image_shard_paths(config, size)}
+    return {"split": W.GENERATION_SPLIT, "images": W.image_shard_paths(config, stage_source_size(config, "stage2"))}
 
 
 def init_weights(config: dict[str, Any]) -> dict[str, str]:

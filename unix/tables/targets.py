@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from unix import stages as S
 from unix.workflow import RESULTS, uses_synthetic
 
 TABLES_DIR = RESULTS / "tables"
@@ -35,8 +36,8 @@ def metrics_path(kind: str, model: str) -> str:
 
 
 # Models of each table, as the evaluation names them, and the published row each compares with.
-UNDERSTANDING_MODELS = {"unix": "UniX"}
-GENERATION_MODELS = {"unix-256": "UniX-256", "unix-512": "UniX-512"}
+UNDERSTANDING_MODELS = {S.STAGE_MODELS["stage1"]: "UniX"}
+GENERATION_MODELS = {S.STAGE_MODELS["stage2"]: "UniX-256", S.STAGE_MODELS["stage3"]: "UniX-512"}
 # Control rows: the same evaluation of a model that cannot have learned the task, so a table shows whether
 # training did. Table 3: the initial model (untrained generation branch, images from the same seeds); only on
 # synthetic data (the demo), where it is cheap, since on MIMIC-CXR it would generate the whole test set once more.
@@ -52,7 +53,7 @@ def ablation_variants(config: dict[str, Any]) -> list[str]:
 
 def ablation_model(variant: str) -> str:
     """Model name of an ablation variant in the evaluation paths."""
-    return f"ablation-{variant}"
+    return f"{S.ABLATION_PREFIX}{variant}"
 
 
 def _generation_size(config: dict[str, Any], model: str) -> int | None:
@@ -75,8 +76,8 @@ def table_rows(config: dict[str, Any], key: str) -> dict[str, dict[str, Any]]:
                                "resolution": _generation_size(config, m)}
                 for m, ref in GENERATION_MODELS.items()}
         if key == "table3" and uses_synthetic(config):  # the control costs a second test set on real data
-            rows[INIT_CONTROL_ROW] = {"paths": [metrics_path(kind, "init")], "reference": "UniX-256",
-                                      "resolution": _generation_size(config, "init")}
+            rows[INIT_CONTROL_ROW] = {"paths": [metrics_path(kind, S.INIT)], "reference": "UniX-256",
+                                      "resolution": _generation_size(config, S.INIT)}
         return rows
     if key == "table5":
         return {
@@ -108,13 +109,11 @@ def release_table_outputs(key: str) -> dict[str, str]:
 
 def release_table_rows(config: dict[str, Any], key: str) -> dict[str, dict[str, Any]]:
     """The one measured row of a release table: "ours: release", compared with UniX / UniX-512."""
-    from unix.evaluation.paths import RELEASE
-
     kind = {"table2": "understanding", "table3": "generation", "table4": "per_pathology"}[key]
-    spec: dict[str, Any] = {"paths": [metrics_path(kind, RELEASE)], "reference": RELEASE_REFERENCE[key]}
+    spec: dict[str, Any] = {"paths": [metrics_path(kind, S.RELEASE)], "reference": RELEASE_REFERENCE[key]}
     if key != "table2":
-        spec["resolution"] = _generation_size(config, RELEASE)
-    return {f"ours: {RELEASE}": spec}
+        spec["resolution"] = _generation_size(config, S.RELEASE)
+    return {f"ours: {S.RELEASE}": spec}
 
 
 def release_table_inputs(config: dict[str, Any], key: str) -> list[str]:
@@ -133,19 +132,18 @@ def release_table_targets(config: dict[str, Any]) -> list[str]:
 def training_logs(config: dict[str, Any]) -> dict[str, str]:
     """{stage: results/train/<stage>/log.csv} of the three stages."""
     from unix.training.paths import outputs
-    from unix.training.recipes import STAGES
 
-    return {s: outputs(s)["log_csv"] for s in STAGES}
+    return {s: outputs(s)["log_csv"] for s in S.STAGES}
 
 
 def image_grid_inputs(config: dict[str, Any]) -> dict[str, Any]:
     """The stage-3 model, the generation split and the prepared real images at stage 3's source size."""
     from unix import workflow as W
+    from unix.stages import stage_source_size
     from unix.training.paths import outputs
 
-    size = config["training"]["stage3"]["source_size"]
     return {"model": outputs("stage3")["final"], "split": W.GENERATION_SPLIT,
-            "images": W.image_shard_paths(config, size)}
+            "images": W.image_shard_paths(config, stage_source_size(config, "stage3"))}
 
 
 def table_targets(config: dict[str, Any]) -> list[str]:

@@ -5,9 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from unix.training.recipes import STAGES
-
 from unix.model.paths import INIT_MODEL
+from unix.stages import STAGES, stage_source_size
 from unix.workflow import CLEANED_REPORTS, GENERATION_SPLIT, RESULTS, UNDERSTANDING_SPLIT
 
 
@@ -52,10 +51,9 @@ def data_inputs(config: dict[str, Any], recipe_name: str) -> dict[str, Any]:
     recipe = recipe_from_config(config, recipe_name)
     inputs: dict[str, Any] = {}
     if recipe.uses_understanding_data:
-        und_size = config["training"]["stage1"]["source_size"] or config["training"]["stage1"]["resolution"]
         inputs["und_split"] = UNDERSTANDING_SPLIT
         inputs["reports"] = CLEANED_REPORTS
-        inputs["und_images"] = W.image_shard_paths(config, und_size)
+        inputs["und_images"] = W.image_shard_paths(config, stage_source_size(config, "stage1"))
     if recipe.uses_generation_data:
         inputs["gen_split"] = GENERATION_SPLIT
         inputs["gen_images"] = W.image_shard_paths(config, recipe.image_source_size)

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-STAGES = ("stage1", "stage2", "stage3")
+from unix.stages import STAGES
+
 GIB = 1024 ** 3
 # Memory of one GPU in GiB by SLURM gres type (as resources.partitions / families.*.gpu_model name it).
 # "a100" is taken as the 40 GB card (the smaller, the safe choice); name the 80 GB one a100_80.

@@ -24,7 +24,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Literal
 
-STAGES = ("stage1", "stage2", "stage3")
+from unix import stages
+from unix.stages import STAGES
+
 ABLATION_VARIANTS = ("gen_only", "joint_mixed", "joint_gen_only")
 
 Trainable = Literal["understanding", "generation", "both"]
@@ -147,7 +149,8 @@ class StageRecipe:
 
     @property
     def image_source_size(self) -> int:
-        return self.source_size or self.resolution
+        """The prepared image size read (``source_size``, 0 = ``resolution``)."""
+        return stages.source_size(self.source_size, self.resolution)
 
     @property
     def uses_understanding_data(self) -> bool:
@@ -162,6 +165,18 @@ class StageRecipe:
         d["betas"] = list(self.betas)
         return d
 
+
+# Fields of StageRecipe that no config key sets: the run's name and its structure (_STRUCTURE below).
+_STRUCTURE_FIELDS = ("name", "trainable", "task")
+# Mixed training only: set by config training.ablation, never by a stage.
+_MIXED_FIELDS = ("mix_ratio", "understanding_loss_weight")
+
+HYPER_PARAMETERS: tuple[str, ...] = tuple(f.name for f in fields(StageRecipe) if f.name not in _STRUCTURE_FIELDS)
+"""Every hyper-parameter of a recipe, in StageRecipe's order (config training.<stage> and training.ablation set
+them; `seed` defaults to the top-level config seed)."""
+STAGE_FIELDS: tuple[str, ...] = tuple(k for k in HYPER_PARAMETERS if k not in (*_MIXED_FIELDS, "seed"))
+"""The keys of config training.<stage>: the one list of stage hyper-parameters. The training schema repeats it
+(its $defs hyper and stage) for validation, and tests/test_stages.py checks that the two agree."""
 
 # The structural part of each recipe (what the paper fixes); the numbers come from config.
 _STRUCTURE: dict[str, dict[str, Any]] = {
@@ -197,7 +212,6 @@ def recipe_from_config(config: dict[str, Any], name: str) -> StageRecipe:
     if "training" not in config:
         raise ValueError("config has no `training` section; add it (see config.yaml for the documented keys)")
     training = config["training"]
-    known = {f.name for f in fields(StageRecipe)}
     if name in STAGES:
         values = dict(training[name])
         structure = _STRUCTURE[name]
@@ -221,11 +235,11 @@ def recipe_from_config(config: dict[str, Any], name: str) -> StageRecipe:
         structure = _STRUCTURE[base_name]
         if structure["task"] != "mixed":
             values["mix_ratio"] = 0.0
-    unknown = sorted(set(values) - known - _ABLATION_ONLY)
+    unknown = sorted(set(values) - set(HYPER_PARAMETERS) - _ABLATION_ONLY)
     if unknown:
         raise ValueError(
             f"config training.{name if name in STAGES else 'ablation'} has unknown keys {unknown}; "
-            f"allowed: {sorted(known - {'name', 'trainable', 'task'})}"
+            f"allowed: {sorted(HYPER_PARAMETERS)}"
         )
     values.update(structure)
     values.setdefault("seed", int(config.get("seed", 0)))

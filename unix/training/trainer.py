@@ -298,6 +298,247 @@ def build_accelerator(recipe: StageRecipe, cpu: bool | None = None):
     return accelerator
 
 
+@dataclass
+class _Run:
+    """The prepared pieces of one training run and its running totals (built by :func:`_setup`)."""
+
+    recipe: StageRecipe
+    accelerator: Any
+    loss_module: nn.Module
+    optimizer: Any
+    scheduler: Any
+    clip_params: list[nn.Parameter]
+    state: TrainState
+    ema: Any
+    streams: dict[str, Stream]
+    n_train: int
+    n_all: int
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    resumed_from: str | None = None
+    start_step: int = 0
+    attempt: dict[str, Any] = field(default_factory=dict)
+    samples: int = 0
+    total_time: float = 0.0
+
+
+def _eval_frozen_submodules(model: nn.Module) -> None:
+    """Put the frozen VAE and REPA encoder (RadDino) in eval mode, when the model has them."""
+    for name in ("vae", "raddino", "repa_encoder"):
+        sub = getattr(model, name, None)
+        if isinstance(sub, nn.Module):
+            sub.eval()
+
+
+def _prepare_model(recipe: StageRecipe, model: nn.Module) -> tuple[int, int]:
+    """Extend the latent positions, freeze by `recipe.trainable`, enable activation checkpointing; return
+    the trainable and total parameter counts."""
+    if recipe.latent_grid:
+        model.extend_latent_positions(recipe.latent_grid)
+    names = select_trainable(model, recipe.trainable)
+    if recipe.activation_checkpointing:
+        enable_activation_checkpointing(model)
+    n_train = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    n_all = sum(p.numel() for p in model.parameters())
+    log.info("%s: %d trainable tensors, %d of %d parameters (%.1f%%)", recipe.name, len(names), n_train, n_all,
+             100.0 * n_train / max(1, n_all))
+    _eval_frozen_submodules(model)
+    return n_train, n_all
+
+
+def _build_streams(recipe: StageRecipe, accelerator: Any, state: TrainState,
+                   understanding_data: Any, generation_data: Any) -> dict[str, Stream]:
+    """One prepared, resumable stream per data kind the recipe trains on."""
+    streams: dict[str, Stream] = {}
+    if recipe.uses_understanding_data:
+        if understanding_data is None:
+            raise ValueError(f"recipe {recipe.name} needs understanding data (task {recipe.task})")
+        streams["understanding"] = Stream("understanding", accelerator.prepare(understanding_data), accelerator,
+                                          state)
+    if recipe.uses_generation_data:
+        if generation_data is None:
+            raise ValueError(f"recipe {recipe.name} needs generation data (task {recipe.task})")
+        streams["generation"] = Stream("generation", accelerator.prepare(generation_data), accelerator, state)
+    return streams
+
+
+def _setup(recipe: StageRecipe, model: nn.Module, accelerator: Any,
+           understanding_data: Any, generation_data: Any) -> _Run:
+    """Seed, freeze, build AdamW, the warm-up/cosine scheduler and EMA, prepare everything with
+    `accelerator` and register the resumable state for checkpointing."""
+    from accelerate.utils import set_seed
+
+    from unix.training.ema import GenerationEMA
+    from unix.training.schedule import build_scheduler
+
+    set_seed(recipe.seed + accelerator.process_index)
+    n_train, n_all = _prepare_model(recipe, model)
+    loss_module = LossModule(model, recipe)
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=recipe.lr, betas=recipe.betas, eps=recipe.eps,
+                                  weight_decay=recipe.weight_decay)
+    loss_module, optimizer = accelerator.prepare(loss_module, optimizer)
+    # accelerate clips FSDP gradients only when given exactly the wrapped model's parameters.
+    clip_params = list(loss_module.parameters()) if is_fsdp(accelerator) else params
+    # Stepped once per optimizer step by us (accelerate's wrapper would step it once per process).
+    scheduler = build_scheduler(optimizer.optimizer, warmup_steps=recipe.warmup_steps, total_steps=recipe.steps,
+                                min_lr_ratio=recipe.min_lr_ratio)
+    state = TrainState()
+    accelerator.register_for_checkpointing(scheduler)
+    accelerator.register_for_checkpointing(state)
+    ema = None
+    if recipe.ema_decay > 0:
+        gen_ids = _ids(accelerator.unwrap_model(loss_module).model.generation_parameters())
+        ema = GenerationEMA([p for p in params if id(p) in gen_ids], recipe.ema_decay,
+                            full_parameters(accelerator, loss_module))
+        accelerator.register_for_checkpointing(ema)
+    streams = _build_streams(recipe, accelerator, state, understanding_data, generation_data)
+    return _Run(recipe=recipe, accelerator=accelerator, loss_module=loss_module, optimizer=optimizer,
+                scheduler=scheduler, clip_params=clip_params, state=state, ema=ema, streams=streams,
+                n_train=n_train, n_all=n_all)
+
+
+def _resume(run: _Run, ckpt_root: Path, fingerprint: Any) -> None:
+    """Load the newest complete checkpoint under `ckpt_root` and its log rows into `run`; checkpoints of
+    another fingerprint are deleted instead. Starts this attempt's throughput entry."""
+    accelerator, recipe, state = run.accelerator, run.recipe, run.state
+    latest = latest_checkpoint(ckpt_root)
+    if latest is not None and _read_fingerprint(latest) != fingerprint:
+        log.warning("%s: checkpoints in %s belong to another configuration or initial model; starting afresh",
+                    recipe.name, ckpt_root)
+        accelerator.wait_for_everyone()
+        if accelerator.is_main_process:
+            for p in ckpt_root.glob("step-*"):
+                shutil.rmtree(p, ignore_errors=True)
+        accelerator.wait_for_everyone()
+        latest = None
+    if latest is not None:
+        load_checkpoint(accelerator, latest)
+        run.resumed_from = str(latest)
+        saved = read_log(latest / LOG_NAME)
+        run.rows = [r for r in saved if int(r["step"]) <= state.step]
+        log.info("%s: resumed from %s (step %d of %d)", recipe.name, latest, state.step, recipe.steps)
+    run.start_step = state.step
+    run.attempt = state.begin_attempt()
+
+
+def _next_micro_batches(run: _Run) -> tuple[list[tuple[str, dict]], float]:
+    """The (task, batch) pairs of one optimizer step and the seconds spent waiting for them."""
+    wait = 0.0
+    micro_batches: list[tuple[str, dict]] = []
+    for _ in range(run.recipe.grad_accum):
+        for task in micro_tasks(run.recipe, run.state):
+            tw = time.perf_counter()
+            batch = run.streams[task].next()
+            wait += time.perf_counter() - tw
+            run.state.micro[task] = run.state.micro.get(task, 0) + 1
+            micro_batches.append((task, batch))
+    return micro_batches, wait
+
+
+def _step(run: _Run) -> dict[str, Any]:
+    """One optimizer step (accumulation, clipping, scheduler, EMA); returns its log row and updates the
+    run's totals and this attempt's throughput entry."""
+    recipe, accelerator, state = run.recipe, run.accelerator, run.state
+    t0 = time.perf_counter()
+    sums: dict[str, float] = {}
+    counts: dict[str, int] = {}
+    step_samples = 0
+    micro_batches, wait = _next_micro_batches(run)
+    n_gen = sum(1 for t, _ in micro_batches if t == "generation")
+    for i, (task, batch) in enumerate(micro_batches):
+        last = i == len(micro_batches) - 1
+        # Gradients are synchronised once per optimizer step, on the last backward.
+        sync = contextlib.nullcontext() if last else accelerator.no_sync(run.loss_module)
+        with sync:
+            g = _noise_generator(recipe, state.step, i, accelerator.process_index)
+            with accelerator.autocast():
+                out = run.loss_module(task, batch, generator=g)
+            weight = 1.0 / recipe.grad_accum
+            if task == "understanding" and recipe.task == "mixed":
+                # Mixed: the generation loss is averaged over its micro-batches, understanding is added.
+                weight = recipe.understanding_loss_weight / max(1, n_gen)
+            accelerator.backward(out["loss"] * weight)
+        step_samples += batch["input_ids"].shape[0]
+        for k, v in out.items():
+            key = "loss" if k == "loss" else f"loss_{k}"
+            sums[key] = sums.get(key, 0.0) + float(v.detach().float())
+            counts[key] = counts.get(key, 0) + 1
+    grad_norm = float("nan")
+    if recipe.clip_grad_norm > 0:
+        grad_norm = float(accelerator.clip_grad_norm_(run.clip_params, recipe.clip_grad_norm))
+    lr = run.scheduler.get_last_lr()[0]
+    run.optimizer.step()
+    run.scheduler.step()
+    run.optimizer.zero_grad(set_to_none=True)
+    if run.ema is not None:
+        run.ema.update()
+    state.step += 1
+
+    means = torch.tensor([sums[k] / counts[k] for k in sorted(sums)], device=accelerator.device)
+    means = accelerator.reduce(means, reduction="mean") if accelerator.num_processes > 1 else means
+    step_time = time.perf_counter() - t0
+    run.total_time += step_time
+    run.samples += step_samples * accelerator.num_processes
+    run.attempt["steps"] += 1
+    run.attempt["samples"] += step_samples * accelerator.num_processes
+    run.attempt["step_time_s"] += step_time
+    run.attempt["data_wait_s"] += wait
+    return {"step": state.step, "lr": lr, "grad_norm": grad_norm,
+            "samples": step_samples * accelerator.num_processes, "step_time_s": round(step_time, 6),
+            "data_wait_s": round(wait, 6), **dict(zip(sorted(sums), means.tolist()))}
+
+
+def _save_final_weights(run: _Run, final_dir: str | os.PathLike,
+                        save_final: Callable[[nn.Module, Path], None] | None) -> None:
+    """Write the final weights to `final_dir` atomically (through ``final_dir.tmp``), gathering FSDP shards
+    into a full CPU copy first."""
+    accelerator = run.accelerator
+    accelerator.wait_for_everyone()
+    model_out = accelerator.unwrap_model(run.loss_module).model
+    if is_fsdp(accelerator):
+        # Sharded parameters: gather the full state dict (a collective) into a fresh CPU copy.
+        full = full_state_dict(accelerator, run.loss_module)
+        if accelerator.is_main_process:
+            fresh = type(model_out)(model_out.config)
+            fresh.load_state_dict({k.removeprefix("model."): v for k, v in full.items()})
+            model_out = fresh
+    if accelerator.is_main_process:
+        final_dir = Path(final_dir)
+        tmp = final_dir.with_name(final_dir.name + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        (save_final or (lambda m, d: m.save_pretrained(str(d))))(model_out, tmp)
+        shutil.rmtree(final_dir, ignore_errors=True)
+        os.replace(tmp, final_dir)
+    accelerator.wait_for_everyone()
+
+
+def _summary(run: _Run, wall: float) -> dict[str, Any]:
+    """The run summary: recipe, steps, resume point, throughput, the mean of the last five logged losses,
+    parameter counts and hardware."""
+    recipe, rows = run.recipe, run.rows
+    last_rows = rows[-min(len(rows), 5):]
+    final_losses = {k: sum(float(r[k]) for r in last_rows if r.get(k) not in (None, "")) / len(last_rows)
+                    for k in LOG_COLUMNS if k.startswith("loss") and last_rows and last_rows[-1].get(k) not in
+                    (None, "")}
+    return {
+        "recipe": recipe.to_dict(),
+        "steps": recipe.steps,
+        "steps_this_run": recipe.steps - run.start_step,
+        "resumed_from": run.resumed_from,
+        "samples_this_run": run.samples,
+        # Over every step of the final weights, whichever attempt trained it (a retry that resumed at the
+        # last checkpoint trains no step itself).
+        **throughput(run.state.attempts),
+        "samples_per_s_this_run": run.samples / run.total_time if run.total_time > 0 else None,
+        "steps_by_attempt": [{**a, **throughput([a])} for a in run.state.attempts if a["steps"]],
+        "wall_time_s": wall,
+        "final_losses_last5": final_losses,
+        "trainable_parameters": run.n_train,
+        "total_parameters": run.n_all,
+        "hardware": hardware_summary(run.accelerator),
+    }
+
+
 def train(
     recipe: StageRecipe,
     model: nn.Module,
@@ -321,210 +562,43 @@ def train(
     the averaged generation weights are copied into the model first. Returns the summary and the log rows
     (also written to ``work_dir/log.csv``).
     """
-    from accelerate.utils import set_seed
     from tqdm.auto import tqdm
 
-    from unix.training.ema import GenerationEMA
-    from unix.training.schedule import build_scheduler
-
-    work_dir = ckpt_root = Path(work_dir)
+    work_dir = Path(work_dir)
     log_path = work_dir / LOG_NAME
     accelerator = accelerator or build_accelerator(recipe)
     if accelerator.is_main_process:
         work_dir.mkdir(parents=True, exist_ok=True)
-    set_seed(recipe.seed + accelerator.process_index)
-
-    if recipe.latent_grid:
-        model.extend_latent_positions(recipe.latent_grid)
-    names = select_trainable(model, recipe.trainable)
-    if recipe.activation_checkpointing:
-        enable_activation_checkpointing(model)
-    n_train = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    n_all = sum(p.numel() for p in model.parameters())
-    log.info("%s: %d trainable tensors, %d of %d parameters (%.1f%%)", recipe.name, len(names), n_train, n_all,
-             100.0 * n_train / max(1, n_all))
-    for name in ("vae", "raddino", "repa_encoder"):
-        sub = getattr(model, name, None)
-        if isinstance(sub, nn.Module):
-            sub.eval()
-
-    loss_module = LossModule(model, recipe)
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=recipe.lr, betas=recipe.betas, eps=recipe.eps,
-                                  weight_decay=recipe.weight_decay)
-    loss_module, optimizer = accelerator.prepare(loss_module, optimizer)
-    # accelerate clips FSDP gradients only when given exactly the wrapped model's parameters.
-    clip_params = list(loss_module.parameters()) if is_fsdp(accelerator) else params
-    # Stepped once per optimizer step by us (accelerate's wrapper would step it once per process).
-    scheduler = build_scheduler(optimizer.optimizer, warmup_steps=recipe.warmup_steps, total_steps=recipe.steps,
-                                min_lr_ratio=recipe.min_lr_ratio)
-    state = TrainState()
-    accelerator.register_for_checkpointing(scheduler)
-    accelerator.register_for_checkpointing(state)
-    ema = None
-    if recipe.ema_decay > 0:
-        gen_ids = _ids(accelerator.unwrap_model(loss_module).model.generation_parameters())
-        ema = GenerationEMA([p for p in params if id(p) in gen_ids], recipe.ema_decay,
-                            full_parameters(accelerator, loss_module))
-        accelerator.register_for_checkpointing(ema)
-
-    streams: dict[str, Stream] = {}
-    if recipe.uses_understanding_data:
-        if understanding_data is None:
-            raise ValueError(f"recipe {recipe.name} needs understanding data (task {recipe.task})")
-        streams["understanding"] = Stream("understanding", accelerator.prepare(understanding_data), accelerator,
-                                          state)
-    if recipe.uses_generation_data:
-        if generation_data is None:
-            raise ValueError(f"recipe {recipe.name} needs generation data (task {recipe.task})")
-        streams["generation"] = Stream("generation", accelerator.prepare(generation_data), accelerator, state)
-
-    rows: list[dict[str, Any]] = []
-    resumed_from = None
+    run = _setup(recipe, model, accelerator, understanding_data, generation_data)
     fingerprint = json.loads(json.dumps(fingerprint or recipe.to_dict(), default=str))
-    latest = latest_checkpoint(ckpt_root)
-    if latest is not None and _read_fingerprint(latest) != fingerprint:
-        log.warning("%s: checkpoints in %s belong to another configuration or initial model; starting afresh",
-                    recipe.name, ckpt_root)
-        accelerator.wait_for_everyone()
-        if accelerator.is_main_process:
-            for p in ckpt_root.glob("step-*"):
-                shutil.rmtree(p, ignore_errors=True)
-        accelerator.wait_for_everyone()
-        latest = None
-    if latest is not None:
-        load_checkpoint(accelerator, latest)
-        resumed_from = str(latest)
-        saved = read_log(latest / LOG_NAME)
-        rows = [r for r in saved if int(r["step"]) <= state.step]
-        log.info("%s: resumed from %s (step %d of %d)", recipe.name, latest, state.step, recipe.steps)
-    start_step = state.step
-    this_attempt = state.begin_attempt()
+    _resume(run, work_dir, fingerprint)
 
     def snapshot(step: int) -> None:
         if accelerator.is_main_process:
-            write_log(log_path, rows)
-        save_checkpoint(accelerator, ckpt_root, step, keep=recipe.keep_checkpoints,
+            write_log(log_path, run.rows)
+        save_checkpoint(accelerator, work_dir, step, keep=recipe.keep_checkpoints,
                         extra_files={LOG_NAME: log_path},
                         write_extra=lambda d: (d / FINGERPRINT).write_text(json.dumps(fingerprint, indent=1)))
 
-    loss_module.train()
-    unwrapped = accelerator.unwrap_model(loss_module).model
-    for name in ("vae", "raddino", "repa_encoder"):
-        sub = getattr(unwrapped, name, None)
-        if isinstance(sub, nn.Module):
-            sub.eval()
-    bar = tqdm(total=recipe.steps, initial=start_step, desc=recipe.name,
+    run.loss_module.train()
+    _eval_frozen_submodules(accelerator.unwrap_model(run.loss_module).model)
+    bar = tqdm(total=recipe.steps, initial=run.start_step, desc=recipe.name,
                disable=not (progress and accelerator.is_local_main_process))
-    total_wait = total_time = 0.0
-    samples = 0
     loop_start = time.perf_counter()
-    while state.step < recipe.steps:
-        t0 = time.perf_counter()
-        wait = 0.0
-        sums: dict[str, float] = {}
-        counts: dict[str, int] = {}
-        step_samples = 0
-        micro_batches: list[tuple[str, dict]] = []
-        for _ in range(recipe.grad_accum):
-            for task in micro_tasks(recipe, state):
-                tw = time.perf_counter()
-                batch = streams[task].next()
-                wait += time.perf_counter() - tw
-                state.micro[task] = state.micro.get(task, 0) + 1
-                micro_batches.append((task, batch))
-        n_gen = sum(1 for t, _ in micro_batches if t == "generation")
-        for i, (task, batch) in enumerate(micro_batches):
-            last = i == len(micro_batches) - 1
-            # Gradients are synchronised once per optimizer step, on the last backward.
-            sync = contextlib.nullcontext() if last else accelerator.no_sync(loss_module)
-            with sync:
-                g = _noise_generator(recipe, state.step, i, accelerator.process_index)
-                with accelerator.autocast():
-                    out = loss_module(task, batch, generator=g)
-                weight = 1.0 / recipe.grad_accum
-                if task == "understanding" and recipe.task == "mixed":
-                    # Mixed: the generation loss is averaged over its micro-batches, understanding is added.
-                    weight = recipe.understanding_loss_weight / max(1, n_gen)
-                accelerator.backward(out["loss"] * weight)
-            step_samples += batch["input_ids"].shape[0]
-            for k, v in out.items():
-                key = "loss" if k == "loss" else f"loss_{k}"
-                sums[key] = sums.get(key, 0.0) + float(v.detach().float())
-                counts[key] = counts.get(key, 0) + 1
-        grad_norm = float("nan")
-        if recipe.clip_grad_norm > 0:
-            grad_norm = float(accelerator.clip_grad_norm_(clip_params, recipe.clip_grad_norm))
-        lr = scheduler.get_last_lr()[0]
-        optimizer.step()
-        scheduler.step()
-        optimizer.zero_grad(set_to_none=True)
-        if ema is not None:
-            ema.update()
-        state.step += 1
-
-        means = torch.tensor([sums[k] / counts[k] for k in sorted(sums)], device=accelerator.device)
-        means = accelerator.reduce(means, reduction="mean") if accelerator.num_processes > 1 else means
-        step_time = time.perf_counter() - t0
-        total_wait += wait
-        total_time += step_time
-        samples += step_samples * accelerator.num_processes
-        this_attempt["steps"] += 1
-        this_attempt["samples"] += step_samples * accelerator.num_processes
-        this_attempt["step_time_s"] += step_time
-        this_attempt["data_wait_s"] += wait
-        row = {"step": state.step, "lr": lr, "grad_norm": grad_norm,
-               "samples": step_samples * accelerator.num_processes, "step_time_s": round(step_time, 6),
-               "data_wait_s": round(wait, 6), **dict(zip(sorted(sums), means.tolist()))}
-        if state.step % recipe.log_every == 0 or state.step == recipe.steps:
-            rows.append(row)
-        bar.set_postfix(loss=f"{row['loss']:.4f}", lr=f"{lr:.2e}")
+    while run.state.step < recipe.steps:
+        row = _step(run)
+        step = run.state.step
+        if step % recipe.log_every == 0 or step == recipe.steps:
+            run.rows.append(row)
+        bar.set_postfix(loss=f"{row['loss']:.4f}", lr=f"{row['lr']:.2e}")
         bar.update(1)
-        if state.step % recipe.checkpoint_every == 0 or state.step == recipe.steps:
-            snapshot(state.step)
+        if step % recipe.checkpoint_every == 0 or step == recipe.steps:
+            snapshot(step)
     bar.close()
     wall = time.perf_counter() - loop_start
 
-    if ema is not None:
-        ema.copy_to_model()
+    if run.ema is not None:
+        run.ema.copy_to_model()
     if final_dir is not None:
-        accelerator.wait_for_everyone()
-        model_out = accelerator.unwrap_model(loss_module).model
-        if is_fsdp(accelerator):
-            # Sharded parameters: gather the full state dict (a collective) into a fresh CPU copy.
-            full = full_state_dict(accelerator, loss_module)
-            if accelerator.is_main_process:
-                fresh = type(model_out)(model_out.config)
-                fresh.load_state_dict({k.removeprefix("model."): v for k, v in full.items()})
-                model_out = fresh
-        if accelerator.is_main_process:
-            final_dir = Path(final_dir)
-            tmp = final_dir.with_name(final_dir.name + ".tmp")
-            shutil.rmtree(tmp, ignore_errors=True)
-            (save_final or (lambda m, d: m.save_pretrained(str(d))))(model_out, tmp)
-            shutil.rmtree(final_dir, ignore_errors=True)
-            os.replace(tmp, final_dir)
-        accelerator.wait_for_everyone()
-
-    last_rows = rows[-min(len(rows), 5):]
-    final_losses = {k: sum(float(r[k]) for r in last_rows if r.get(k) not in (None, "")) / len(last_rows)
-                    for k in LOG_COLUMNS if k.startswith("loss") and last_rows and last_rows[-1].get(k) not in
-                    (None, "")}
-    summary = {
-        "recipe": recipe.to_dict(),
-        "steps": recipe.steps,
-        "steps_this_run": recipe.steps - start_step,
-        "resumed_from": resumed_from,
-        "samples_this_run": samples,
-        # Over every step of the final weights, whichever attempt trained it (a retry that resumed at the
-        # last checkpoint trains no step itself).
-        **throughput(state.attempts),
-        "samples_per_s_this_run": samples / total_time if total_time > 0 else None,
-        "steps_by_attempt": [{**a, **throughput([a])} for a in state.attempts if a["steps"]],
-        "wall_time_s": wall,
-        "final_losses_last5": final_losses,
-        "trainable_parameters": n_train,
-        "total_parameters": n_all,
-        "hardware": hardware_summary(accelerator),
-    }
-    return TrainResult(summary=summary, log_rows=rows)
+        _save_final_weights(run, final_dir, save_final)
+    return TrainResult(summary=_summary(run, wall), log_rows=run.rows)
