@@ -13,8 +13,8 @@ a number written in a file, so the same rule runs on 1, 2 or 8 GPUs:
   multi-GPU job.
 * Nodes: ``SLURM_NNODES``. With more than one node, the command is an ``srun`` step that starts one
   ``accelerate launch`` per node, each with its ``--machine_rank`` from ``SLURM_NODEID``, all meeting at the
-  first host of ``SLURM_JOB_NODELIST`` (``--main_process_ip``). Multi-node launch is built and unit-tested
-  but has not been run on a multi-node cluster (see README.md).
+  first host of ``SLURM_JOB_NODELIST`` (``--main_process_ip``, a name every node must resolve). Run for real
+  on the two-node local SLURM of scripts/slurm-local.sh (tests/test_multinode.py); not yet on a GPU cluster.
 
 The accelerate config file chooses DDP (``profiles/accelerate/ddp.yaml``, the default) or FSDP
 (``profiles/accelerate/fsdp.yaml``); flags on the command line override the file's process counts.

@@ -259,7 +259,20 @@ def hardware_summary(accelerator: Any) -> dict[str, Any]:
     if torch.cuda.is_available():
         hw["gpu"] = torch.cuda.get_device_name(0)
         hw["gpu_count"] = torch.cuda.device_count()
+    hw["ranks"] = process_placement(accelerator)
     return hw
+
+
+def process_placement(accelerator: Any) -> list[dict[str, Any]]:
+    """Where each process ran, by rank: its node (SLURM's node name, else the host name) and its machine rank
+    (torchrun's GROUP_RANK: the node's index in a multi-node launch); a collective."""
+    me = {"rank": accelerator.process_index, "node": os.environ.get("SLURMD_NODENAME") or platform.node(),
+          "machine_rank": int(os.environ.get("GROUP_RANK", "0"))}
+    if accelerator.num_processes == 1:
+        return [me]
+    from accelerate.utils import gather_object
+
+    return sorted(gather_object([me]), key=lambda r: r["rank"])
 
 
 # ---------------------------------------------------------------------------------------------- train
