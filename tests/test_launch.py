@@ -53,7 +53,8 @@ def test_cpu_allocation_runs_one_plain_process():
     assert accelerate_launch_command("", allocation=detect_allocation({}, cuda_devices=0)) == [sys.executable]
 
 
-@pytest.mark.parametrize(("config", "distributed"), [("", "MULTI_GPU"), ("profiles/accelerate/fsdp.yaml", "FSDP")])
+@pytest.mark.parametrize(("config", "distributed"), [("", "MULTI_GPU"), ("profiles/accelerate/fsdp.yaml", "FSDP"),
+                                                    ("profiles/accelerate/fsdp2.yaml", "FSDP")])
 def test_single_node_command_uses_every_gpu_of_the_allocation(config, distributed):
     alloc = detect_allocation({"CUDA_VISIBLE_DEVICES": "0,1,2,3,4,5,6,7"}, cuda_devices=8)
     cmd = accelerate_launch_command(config, mixed_precision="bf16", allocation=alloc)

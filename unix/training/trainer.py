@@ -259,6 +259,8 @@ def hardware_summary(accelerator: Any) -> dict[str, Any]:
     if torch.cuda.is_available():
         hw["gpu"] = torch.cuda.get_device_name(0)
         hw["gpu_count"] = torch.cuda.device_count()
+    if is_fsdp(accelerator):
+        hw["fsdp_version"] = 2 if accelerator.is_fsdp2 else 1
     hw["ranks"] = process_placement(accelerator)
     return hw
 
@@ -376,9 +378,11 @@ def train(
     accelerator.register_for_checkpointing(state)
     ema = None
     if recipe.ema_decay > 0:
-        gen_ids = _ids(accelerator.unwrap_model(loss_module).model.generation_parameters())
-        ema = GenerationEMA([p for p in params if id(p) in gen_ids], recipe.ema_decay,
-                            full_parameters(accelerator, loss_module))
+        # The prepared model's parameters: FSDP2 replaces them with DTensors (DDP and FSDP1 keep the objects).
+        prepared = accelerator.unwrap_model(loss_module).model
+        gen_ids = _ids(prepared.generation_parameters())
+        ema = GenerationEMA([p for p in prepared.parameters() if p.requires_grad and id(p) in gen_ids],
+                            recipe.ema_decay, full_parameters(accelerator, loss_module))
         accelerator.register_for_checkpointing(ema)
 
     streams: dict[str, Stream] = {}
