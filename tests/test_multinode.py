@@ -1,10 +1,14 @@
 """Multi-node training run for real: one SLURM job on the two nodes of the local SLURM (scripts/slurm-local.sh:
 two `slurmd -N <name>` on this host), launched by the project's own code (`python -m unix.launch`, what the
-training rules run), ends with the weights of a one-node run of the same global batch.
+training rules run) as the Snakemake SLURM plugin runs a rule, ends with the weights of a one-node run of the
+same global batch.
 
 The job asks for what a training rule with `resources.stages.<stage>: {nodes: 2, gpus: 1}` asks for (sbatch
--N 2 with one count-only A100 per node). In it unix.launch sees SLURM_NNODES=2 and builds
-`srun --nodes=2 --ntasks-per-node=1 bash -c 'exec accelerate launch --num_processes 2 --num_machines 2
+--nodes=2 with one count-only A100 per node). Inside it, as snakemake-executor-plugin-slurm-jobstep does for
+every rule, the SLURM variables of the batch step are dropped and the rule runs in a one-task step, `srun -n1
+--cpu-bind=q --cpus-per-task=1 --nodes=2` (which SLURM shrinks to one node: that step's environment says
+SLURM_NNODES=1). unix.launch asks SLURM for the job's nodes and builds `srun --overlap --nodes=2 --ntasks=2
+--ntasks-per-node=1 --nodelist=<both> bash -c 'exec accelerate launch --num_processes 2 --num_machines 2
 --main_process_ip <first node> --main_process_port <port> --machine_rank $SLURM_NODEID ...'`; the node's
 CPU-only mode (UNIX_LAUNCH_CPU_PROCESSES=per_gpu) makes each node's GPU one CPU process, so the two ranks
 meet over gloo on loopback. The reference is the same recipe under `accelerate launch --num_processes 2
@@ -61,10 +65,15 @@ def test_two_node_slurm_job_trains_like_one_node(slurm_cluster, tiny_training_se
     two_spec, two_path = _write_spec(tiny_training_setup, tmp_path, "two_nodes")
     job_log = tmp_path / "job.log"
     launch = f"{sys.executable} -m unix.launch -- -m unix.training.run {two_path}"
+    # What the jobstep plugin (2.8.0) runs in the batch script: SLURM_* / SRUN_* / SBATCH_* dropped but the
+    # job's identity, then the rule in a one-task step.
+    as_the_plugin = ("for v in $(compgen -e); do case $v in SLURM_JOB_ID|SLURM_JOBID|SLURM_CLUSTER_NAME|"
+                     "SLURM_SUBMIT_DIR|SLURM_SUBMIT_HOST) ;; SLURM_*|SRUN_*|SBATCH_*) unset $v ;; esac; done; "
+                     f"srun -n1 --cpu-bind=q --cpus-per-task=1 --nodes=2 {launch}")
     job = subprocess.run(
         ["sbatch", "--wait", "--parsable", "-J", "unix-two-nodes", "-p", "a100", "--nodes=2",
          "--ntasks-per-node=1", "--gres=gpu:a100:1", "--cpus-per-task=1", "--mem=2000", "-t", "10",
-         "-o", str(job_log), "-D", str(REPO), "--wrap", launch],
+         "-o", str(job_log), "-D", str(REPO), "--wrap", as_the_plugin],
         env={**ENV, "UNIX_MAIN_PROCESS_PORT": str(_free_port())}, capture_output=True, text=True, timeout=300)
     out = job_log.read_text() if job_log.exists() else ""
     assert job.returncode == 0, f"sbatch: {job.stderr[-2000:]}\njob log:\n{out[-4000:]}"
