@@ -1,4 +1,5 @@
-"""The `slurm` profile against a real single-node SLURM with accounting (scripts/slurm-local.sh), end to end.
+"""The `slurm` profile against a real SLURM with accounting (scripts/slurm-local.sh: two nodes on this host), end
+to end.
 
 One workflow run of the demo (data, cleaning, model init, training stage 1) goes through
 `snakemake --profile slurm` exactly as a user runs it (the profile found by its bare name, a link in

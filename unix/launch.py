@@ -202,7 +202,8 @@ def accelerate_launch_command(accelerate_config: str = "", *, mixed_precision: s
     quoted = " ".join(_shell_quote(c) for c in cmd)
     nodelist = [f"--nodelist={','.join(alloc.hosts)}"] if len(alloc.hosts) == alloc.num_nodes else []
     return ["srun", "--overlap", f"--nodes={alloc.num_nodes}", f"--ntasks={alloc.num_nodes}", "--ntasks-per-node=1",
-            *nodelist, "--kill-on-bad-exit=1", "bash", "-c", f'exec {quoted} --machine_rank "$SLURM_NODEID" "$@"', "unix-launch"]
+            *nodelist, "--kill-on-bad-exit=1",
+            "bash", "-c", f'exec {quoted} --machine_rank "$SLURM_NODEID" "$@"', "unix-launch"]
 
 
 def cpu_processes_per_gpu(env: Mapping[str, str] | None = None) -> bool:
