@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# A single-node SLURM cluster on localhost, for testing the `slurm` Snakemake profile.
+# A SLURM cluster of two nodes on localhost, for testing the `slurm` Snakemake profile and multi-node training.
 #
 #   scripts/slurm-local.sh install   apt-get the Debian packages (slurmctld slurmd slurm-client munge, and for
 #                                    accounting slurmdbd mariadb-server-core mariadb-client-core)
-#   scripts/slurm-local.sh start     configure and start munged, [mariadbd, slurmdbd,] slurmctld, slurmd; wait
-#                                    until the node is idle
+#   scripts/slurm-local.sh start     configure and start munged, [mariadbd, slurmdbd,] slurmctld, one slurmd per
+#                                    node; wait until every node is idle
 #   scripts/slurm-local.sh stop      stop the daemons this script started (by PID file)
 #   scripts/slurm-local.sh status    show the daemons, `sinfo` and `sacctmgr show cluster`
 #
@@ -13,7 +13,11 @@
 # behind slurmdbd, so `sacct` answers and the Snakemake SLURM plugin's default status checks (sacct) work.
 # UNIX_SLURM_ACCOUNTING=none starts a cluster without accounting instead (`sacct` fails, as on clusters
 # without slurmdbd); Snakemake then needs `--slurm-status-command squeue` (see profiles/slurm/config.yaml).
-# The node has count-only GPUs: 8 of gres type l20 and 8 of type a100 (files are symlinks to /dev/null),
+# Nodes: UNIX_SLURM_NODES (default 2) slurmd daemons on this one host, `slurmd -N <name>` each on its own
+# port: the first is named after the host (`hostname -s`, which must resolve: multi-node training meets at the
+# first node's name), the others <host>-2, ...; jobs with `-N 2` get both, so multi-node launches run for real
+# (over loopback). Debian's slurmd accepts several daemons per host under distinct node names and ports.
+# Each node has count-only GPUs: 8 of gres type l20 and 8 of type a100 (files are symlinks to /dev/null),
 # in partitions l20 and a100, with a CPU partition `cpu` (default) and `gpu` (all GPU types). Nothing is
 # fenced: memory and GPUs are scheduling numbers only. CPU-only training (UNIX_SLURM_CPU_TRAINING=1, the
 # default): every task gets UNIX_LAUNCH_CPU_PROCESSES=per_gpu (TaskProlog), so a training job given N of the
@@ -27,6 +31,12 @@ STATE=${UNIX_SLURM_DIR:-/var/lib/unix-slurm}
 CONF=/etc/slurm/slurm.conf
 MARK="# written by unix scripts/slurm-local.sh"
 NODE=$(hostname -s)
+NODE_COUNT=${UNIX_SLURM_NODES:-2}   # slurmd daemons (nodes) on this host
+case "$NODE_COUNT" in [1-9]) ;; *) echo "slurm-local: UNIX_SLURM_NODES=$NODE_COUNT; use 1 to 9" >&2; exit 2;; esac
+NODES=$NODE
+for _i in $(seq 2 "$NODE_COUNT"); do NODES+=" $NODE-$_i"; done
+NODE_CSV=${NODES// /,}
+SLURMD_PORT=6818                    # node i listens on SLURMD_PORT + 10 (i - 1)
 CPUS=${UNIX_SLURM_CPUS:-64}        # declared (not real) cores, so the project's config.yaml requests fit
 MEM_MB=${UNIX_SLURM_MEM_MB:-512000} # declared memory in MB
 GPUS_PER_TYPE=8
@@ -86,10 +96,17 @@ write_conf() {
     fi
   done
   mkdir -p /etc/slurm "$STATE/dev" "$STATE/ctld" "$STATE/slurmd"
-  local t i gres_conf=""
+  local t i n gres_conf="" node_lines="" port=$SLURMD_PORT
   for t in l20 a100; do
     for i in $(seq 0 $((GPUS_PER_TYPE - 1))); do ln -sfn /dev/null "$STATE/dev/$t$i"; done
-    gres_conf+="NodeName=$NODE Name=gpu Type=$t File=$STATE/dev/$t[0-$((GPUS_PER_TYPE - 1))]"$'\n'
+  done
+  for n in $NODES; do
+    mkdir -p "$STATE/slurmd/$n"
+    for t in l20 a100; do
+      gres_conf+="NodeName=$n Name=gpu Type=$t File=$STATE/dev/$t[0-$((GPUS_PER_TYPE - 1))]"$'\n'
+    done
+    node_lines+="NodeName=$n NodeHostname=$NODE NodeAddr=127.0.0.1 Port=$port CPUs=$CPUS RealMemory=$MEM_MB Gres=gpu:l20:$GPUS_PER_TYPE,gpu:a100:$GPUS_PER_TYPE State=UNKNOWN"$'\n'
+    port=$((port + 10))
   done
   printf '%s\nAutoDetect=off\n%s' "$MARK" "$gres_conf" >/etc/slurm/gres.conf
   # TaskProlog: each line "export NAME=value" it prints is set in every task's environment.
@@ -116,11 +133,11 @@ SlurmUser=root
 SlurmdUser=root
 AuthType=auth/munge
 StateSaveLocation=$STATE/ctld
-SlurmdSpoolDir=$STATE/slurmd
+SlurmdSpoolDir=$STATE/slurmd/%n
 SlurmctldPidFile=$STATE/slurmctld.pid
-SlurmdPidFile=$STATE/slurmd.pid
+SlurmdPidFile=$STATE/slurmd-%n.pid
 SlurmctldLogFile=$STATE/slurmctld.log
-SlurmdLogFile=$STATE/slurmd.log
+SlurmdLogFile=$STATE/slurmd-%n.log
 SlurmctldDebug=info
 SlurmdDebug=info
 ProctrackType=proctrack/linuxproc
@@ -140,11 +157,10 @@ GresTypes=gpu
 JobCompType=jobcomp/filetxt
 JobCompLoc=$STATE/jobcomp.log
 $accounting
-NodeName=$NODE NodeAddr=127.0.0.1 CPUs=$CPUS RealMemory=$MEM_MB Gres=gpu:l20:$GPUS_PER_TYPE,gpu:a100:$GPUS_PER_TYPE State=UNKNOWN
-PartitionName=cpu Nodes=$NODE Default=YES MaxTime=INFINITE State=UP
-PartitionName=gpu Nodes=$NODE MaxTime=INFINITE State=UP
-PartitionName=l20 Nodes=$NODE MaxTime=INFINITE State=UP
-PartitionName=a100 Nodes=$NODE MaxTime=INFINITE State=UP
+${node_lines}PartitionName=cpu Nodes=$NODE_CSV Default=YES MaxTime=INFINITE State=UP
+PartitionName=gpu Nodes=$NODE_CSV MaxTime=INFINITE State=UP
+PartitionName=l20 Nodes=$NODE_CSV MaxTime=INFINITE State=UP
+PartitionName=a100 Nodes=$NODE_CSV MaxTime=INFINITE State=UP
 CONF
   CONF_CHANGED=0
   [ "$old" = "$(cat "$CONF")" ] || CONF_CHANGED=1
@@ -264,7 +280,7 @@ cmd_start() {
   if [ "$CONF_CHANGED" = 1 ] && pid_alive "$STATE/slurmctld.pid"; then
     # Accounting and TaskProlog changes need restarted daemons, not `scontrol reconfigure`.
     log "slurm.conf changed: restarting slurmctld and slurmd"
-    stop_pid "$STATE/slurmd.pid" slurmd
+    stop_slurmds
     stop_pid "$STATE/slurmctld.pid" slurmctld
   fi
   if ! pid_alive "$STATE/slurmctld.pid"; then
@@ -272,25 +288,30 @@ cmd_start() {
     : >"$STATE/slurmctld.log"
     slurmctld -c -i </dev/null >/dev/null 2>&1 || die "slurmctld did not start: $(tail -5 "$STATE/slurmctld.log" 2>/dev/null)"
   fi
-  if ! pid_alive "$STATE/slurmd.pid"; then
-    : >"$STATE/slurmd.log"
-    slurmd </dev/null >/dev/null 2>&1 || die "slurmd did not start: $(tail -5 "$STATE/slurmd.log" 2>/dev/null)"
-  fi
-  local i state=""
+  local n
+  for n in $NODES; do
+    pid_alive "$STATE/slurmd-$n.pid" && continue
+    : >"$STATE/slurmd-$n.log"
+    slurmd -N "$n" </dev/null >/dev/null 2>&1 || die "slurmd -N $n did not start: $(tail -5 "$STATE/slurmd-$n.log" 2>/dev/null)"
+  done
+  local i states="" ready
   sleep 0.5
   for i in $(seq 60); do
     pid_alive "$STATE/slurmctld.pid" || die "slurmctld exited: $(grep -E 'fatal|error' "$STATE/slurmctld.log" | tail -3)"
-    pid_alive "$STATE/slurmd.pid" || die "slurmd exited: $(grep -E 'fatal|error' "$STATE/slurmd.log" | tail -3)"
-    state=$(timeout 5 sinfo -h -n "$NODE" -o %T 2>/dev/null | sort -u | head -1 || true)
-    case "$state" in idle|mixed|allocated) break ;; esac
+    for n in $NODES; do
+      pid_alive "$STATE/slurmd-$n.pid" || die "slurmd -N $n exited: $(grep -E 'fatal|error' "$STATE/slurmd-$n.log" | tail -3)"
+    done
+    # One line "<node> <state>" per node; ready when every node is up.
+    states=$(timeout 5 sinfo -h -N -n "$NODE_CSV" -o "%N %T" 2>/dev/null | sort -u || true)
+    ready=$(echo "$states" | grep -cE ' (idle|mixed|allocated)$' || true)
+    [ "$ready" = "$NODE_COUNT" ] && break
     sleep 0.5
   done
-  case "$state" in idle|mixed|allocated) ;;
-    *) die "node $NODE is '${state:-unknown}' after 30 s, not idle: $(tail -5 "$STATE/slurmd.log" 2>/dev/null) $(tail -5 "$STATE/slurmctld.log" 2>/dev/null)";;
-  esac
-  log "node $NODE $state (${SECONDS} s)"
+  [ "$ready" = "$NODE_COUNT" ] \
+    || die "not every node is idle after 30 s: $(echo $states); $(tail -3 "$STATE/slurmctld.log" 2>/dev/null)"
+  log "nodes $NODES up (${SECONDS} s)"
   local check="unix-local-check-$$-$RANDOM"
-  timeout 60 srun -p cpu -N1 -n1 -J "$check" true || die "srun true failed on the started cluster: $(tail -5 "$STATE/slurmctld.log")"
+  timeout 60 srun -p cpu -N"$NODE_COUNT" --ntasks-per-node=1 -J "$check" true || die "srun true failed on the started cluster: $(tail -5 "$STATE/slurmctld.log")"
   if [ "$ACCOUNTING" = slurmdbd ]; then
     # The job just run must reach the database: then the plugin's sacct status checks will see every job.
     for i in $(seq 50); do
@@ -299,7 +320,7 @@ cmd_start() {
       sleep 0.2
     done
   fi
-  log "running: node $NODE $state, partitions $(sinfo -h -o %P | tr '\n' ' ')(accounting: $ACCOUNTING; ${SECONDS} s)"
+  log "running: nodes $NODES, partitions $(sinfo -h -o %P | tr '\n' ' ')(accounting: $ACCOUNTING; ${SECONDS} s)"
 }
 
 stop_pid() {  # stop_pid PIDFILE NAME: TERM, wait up to 10 s, then KILL
@@ -314,9 +335,14 @@ stop_pid() {  # stop_pid PIDFILE NAME: TERM, wait up to 10 s, then KILL
   rm -f "$f"
 }
 
+stop_slurmds() {  # every node's slurmd, including nodes of an earlier UNIX_SLURM_NODES and the one-node layout
+  local f
+  for f in "$STATE"/slurmd-*.pid "$STATE/slurmd.pid"; do stop_pid "$f" "slurmd ($(basename "$f" .pid))"; done
+}
+
 cmd_stop() {
   need_root
-  stop_pid "$STATE/slurmd.pid" slurmd
+  stop_slurmds
   stop_pid "$STATE/slurmctld.pid" slurmctld
   stop_pid "$STATE/slurmdbd.pid" slurmdbd
   stop_pid "$STATE/mariadbd.pid" mariadbd
@@ -326,7 +352,7 @@ cmd_stop() {
 
 cmd_status() {
   local f
-  for f in munged mariadbd slurmdbd slurmctld slurmd; do
+  for f in munged mariadbd slurmdbd slurmctld $(for n in $NODES; do echo "slurmd-$n"; done); do
     if pid_alive "$STATE/$f.pid"; then echo "$f: running (pid $(cat "$STATE/$f.pid"))"; else echo "$f: not running (as started by this script)"; fi
   done
   if command -v sinfo >/dev/null; then sinfo -o "%P %a %D %T %G" 2>&1 || true; fi

@@ -118,6 +118,26 @@ def tiny_training_setup(tmp_path_factory):
     return root, files
 
 
+def slurm_local(command: str, timeout: int = 300) -> subprocess.CompletedProcess:
+    """Run `scripts/slurm-local.sh <command>` (install, start, stop, status)."""
+    return subprocess.run(["bash", str(REPO / "scripts" / "slurm-local.sh"), command], capture_output=True,
+                          text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def slurm_cluster():
+    """The local two-node SLURM (scripts/slurm-local.sh), shared by tests/test_slurm.py and
+    tests/test_multinode.py; the tests fail (never skip) with the script's reason when it cannot start."""
+    for command in ("install", "start"):
+        proc = slurm_local(command)
+        if proc.returncode != 0:
+            pytest.fail(f"local SLURM could not be set up: `scripts/slurm-local.sh {command}` exited "
+                        f"{proc.returncode}: {proc.stderr.strip()[-2000:]}", pytrace=False)
+    yield
+    proc = slurm_local("stop")
+    assert proc.returncode == 0, f"scripts/slurm-local.sh stop failed: {proc.stderr}"
+
+
 @pytest.fixture
 def restore_logging():
     """`unix clean` in-process points the root logger at this test's (captured) stderr: undo that after."""

@@ -16,6 +16,7 @@ from unix.launch import (
     detect_allocation,
     expand_nodelist,
     resolve_accelerate_config,
+    slurm_job_nodes,
 )
 
 
@@ -53,7 +54,8 @@ def test_cpu_allocation_runs_one_plain_process():
     assert accelerate_launch_command("", allocation=detect_allocation({}, cuda_devices=0)) == [sys.executable]
 
 
-@pytest.mark.parametrize(("config", "distributed"), [("", "MULTI_GPU"), ("profiles/accelerate/fsdp.yaml", "FSDP")])
+@pytest.mark.parametrize(("config", "distributed"), [("", "MULTI_GPU"), ("profiles/accelerate/fsdp.yaml", "FSDP"),
+                                                    ("profiles/accelerate/fsdp2.yaml", "FSDP")])
 def test_single_node_command_uses_every_gpu_of_the_allocation(config, distributed):
     alloc = detect_allocation({"CUDA_VISIBLE_DEVICES": "0,1,2,3,4,5,6,7"}, cuda_devices=8)
     cmd = accelerate_launch_command(config, mixed_precision="bf16", allocation=alloc)
@@ -65,10 +67,22 @@ def test_single_node_command_uses_every_gpu_of_the_allocation(config, distribute
     assert load_config_from_file(args.config_file).distributed_type.value == distributed
 
 
+def test_nodes_come_from_the_job_not_from_the_step():
+    """The Snakemake SLURM plugin runs a rule of a two-node job in a one-node, one-task step: its environment
+    says one node, SLURM's record of the job (scontrol show job) says two."""
+    step_env = {"CUDA_VISIBLE_DEVICES": "0", "SLURM_JOB_ID": "7", "SLURM_NNODES": "1", "SLURM_JOB_NODELIST": "vm"}
+    alloc = detect_allocation(step_env, cuda_devices=1, job_nodes=["vm", "vm-2"])
+    assert (alloc.num_nodes, alloc.main_host, alloc.num_processes) == (2, "vm", 2)
+    assert detect_allocation(step_env, cuda_devices=1, job_nodes=["vm"]).num_nodes == 1
+    assert slurm_job_nodes({"SLURM_JOB_ID": "not-a-job"}) is None and slurm_job_nodes({}) is None
+
+
 def test_multi_node_command_starts_one_launcher_per_node():
     env = {"CUDA_VISIBLE_DEVICES": "0,1,2,3", "SLURM_NNODES": "2", "SLURM_JOB_NODELIST": "gpu[07-08]"}
     cmd = accelerate_launch_command("", allocation=detect_allocation(env, cuda_devices=4), main_process_port=29555)
     assert cmd[0] == "srun" and "--nodes=2" in cmd and "--ntasks-per-node=1" in cmd
+    # Explicit task counts and nodes: those of an enclosing one-task step must not apply.
+    assert "--ntasks=2" in cmd and "--nodelist=gpu07,gpu08" in cmd
     script = cmd[cmd.index("-c") + 1]
     # What node 1 runs, with the training module that the caller appends as "$@".
     node1 = shlex.split(script.replace('"$SLURM_NODEID"', "1").replace('"$@"', "-m unix.training.run spec.json"))

@@ -1,4 +1,5 @@
-"""The `slurm` profile against a real single-node SLURM with accounting (scripts/slurm-local.sh), end to end.
+"""The `slurm` profile against a real SLURM with accounting (scripts/slurm-local.sh: two nodes on this host), end
+to end.
 
 One workflow run of the demo (data, cleaning, model init, training stage 1) goes through
 `snakemake --profile slurm` exactly as a user runs it (the profile found by its bare name, a link in
@@ -42,28 +43,10 @@ from conftest import BIN, REPO, demo_config
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow, pytest.mark.workflow, pytest.mark.xdist_group("slurm")]
 
-SCRIPT = REPO / "scripts" / "slurm-local.sh"
 SLURM_DIR = Path(os.environ.get("UNIX_SLURM_DIR", "/var/lib/unix-slurm"))
 TRAIN_RULE, TRAIN_STAGE = "train_stage", "stage1"  # the one training rule; its {stage} wildcard
 TRAIN_STEPS = 60
 RUN_TIMEOUT_S = 1200
-
-
-def _script(command: str, timeout: int = 300) -> subprocess.CompletedProcess:
-    return subprocess.run(["bash", str(SCRIPT), command], capture_output=True, text=True, timeout=timeout)
-
-
-@pytest.fixture(scope="session")
-def slurm_cluster():
-    """A running local SLURM; the test fails (never skips) with the script's reason when it cannot start."""
-    for command in ("install", "start"):
-        proc = _script(command)
-        if proc.returncode != 0:
-            pytest.fail(f"local SLURM could not be set up: `scripts/slurm-local.sh {command}` exited "
-                        f"{proc.returncode}: {proc.stderr.strip()[-2000:]}", pytrace=False)
-    yield
-    proc = _script("stop")
-    assert proc.returncode == 0, f"scripts/slurm-local.sh stop failed: {proc.stderr}"
 
 
 def scontrol_jobs(run: "SlurmRun") -> list[dict[str, str]]:

@@ -1,13 +1,15 @@
 """FSDP run for real: the tiny UniX trained with FSDP over two CPU processes (gloo) through ``accelerate
-launch --config_file profiles/accelerate/fsdp.yaml``, killed after a checkpoint and resumed, ends with the
-weights of a DDP run of the same global batch; its EMA is the EMA of the full parameters.
+launch --config_file profiles/accelerate/fsdp.yaml`` (FSDP1) or ``fsdp2.yaml`` (FSDP2), killed after a
+checkpoint and resumed, ends with the weights of a DDP run of the same global batch; its EMA is the EMA of the
+full parameters, and the EMA checkpoint holds the same full tensors as DDP's.
 
 Tolerance FSDP vs DDP: both runs see the same samples, noise and schedule; they differ only in how the
-gradients are reduced (FSDP reduce-scatters flat shards and sums the shards' squared norms for clipping,
+gradients are reduced (FSDP reduce-scatters shards and sums the shards' squared norms for clipping,
 DDP all-reduces buckets), i.e. in float32 summation order, a few ulp per gradient. Over 6 AdamW steps at
-lr 1e-3 that moves weights by ~1e-7 (measured max 1.4e-7 after 6 steps), so weights must agree to 1e-6 and
-losses to 1e-6 relative; anything that really differs (a shard averaged as a whole tensor, a lost
-optimizer state, a wrong data shard) is orders of magnitude larger.
+lr 1e-3 that moves weights by ~1e-7 (measured max 1.4e-7 (FSDP1) and 1.5e-7 (FSDP2) after 6 steps), so
+weights and EMA must agree to 1e-6 and losses to 1e-6 relative; anything that really differs (a shard averaged
+as a whole tensor, rank 0's shard saved as the EMA, a lost optimizer state, a wrong data shard) is orders of
+magnitude larger.
 
 Also the torch 2.13 bug worked around in unix.training.fsdp.fsdp_on_cpu, shown as a test.
 """
@@ -39,10 +41,10 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _fsdp_command(spec_path: Path) -> list[str]:
+def _fsdp_command(spec_path: Path, config: str = "fsdp.yaml") -> list[str]:
     """What unix.launch builds for a 2-GPU FSDP job, on 2 CPU processes (the trainer finds no CUDA)."""
     return [sys.executable, "-m", "accelerate.commands.launch", "--config_file",
-            str(REPO / "profiles/accelerate/fsdp.yaml"), "--num_processes", "2", "--num_machines", "1",
+            str(REPO / "profiles/accelerate" / config), "--num_processes", "2", "--num_machines", "1",
             "--machine_rank", "0", "--main_process_port", str(_free_port()), "--dynamo_backend", "no",
             "-m", "unix.training.run", str(spec_path)]
 
@@ -84,19 +86,37 @@ def _reference_ema(init: Path, checkpoints: Path, names: list[str]) -> dict[str,
     return shadow
 
 
-@pytest.mark.slow  # three 2-process launches: about 40 s on an idle 2-core machine, 2 min on a loaded one
-def test_fsdp_killed_and_resumed_matches_ddp_with_full_parameter_ema(setup, tmp_path):
-    from unix.model import UniX
-
-    root, _ = setup
+@pytest.fixture(scope="module")
+def ddp_run(setup, tmp_path_factory) -> Path:
+    """The reference: the same spec trained by 2 DDP processes (torchrun), shared by the FSDP1 and FSDP2 tests."""
+    tmp_path = tmp_path_factory.mktemp("ddp")
     _, ddp_spec = _write_spec(tmp_path, setup, "ddp")
     subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
                     "-m", "unix.training.run", str(ddp_spec)], check=True, capture_output=True, timeout=300,
                    env=ENV)
+    return tmp_path / "ddp"
 
+
+def _ema_checkpoint(checkpoints: Path) -> dict:
+    """The GenerationEMA state that accelerate saved with the last step's checkpoint (a custom object)."""
+    for path in sorted((checkpoints / f"step-{STEPS:06d}").glob("custom_checkpoint_*.pkl")):
+        state = torch.load(path, weights_only=False)
+        if isinstance(state, dict) and "shadow_params" in state:
+            return state
+    raise AssertionError(f"no EMA state among the custom checkpoints of {checkpoints}")
+
+
+# Each: two 2-process launches (about 40 s on an idle 2-core machine, 2 min on a loaded one), plus the shared
+# DDP run once.
+@pytest.mark.slow
+@pytest.mark.parametrize("config, version", [("fsdp.yaml", 1), ("fsdp2.yaml", 2)])
+def test_fsdp_killed_and_resumed_matches_ddp_with_full_parameter_ema(setup, ddp_run, tmp_path, config, version):
+    from unix.model import UniX
+
+    root, _ = setup
     spec, fsdp_spec = _write_spec(tmp_path, setup, "fsdp")
     work = Path(spec["checkpoints"])
-    proc = subprocess.Popen(_fsdp_command(fsdp_spec), env=ENV, stdout=subprocess.DEVNULL,
+    proc = subprocess.Popen(_fsdp_command(fsdp_spec, config), env=ENV, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     deadline = time.time() + 300
     while time.time() < deadline and not (work / "step-000002" / "COMPLETE").exists() and proc.poll() is None:
@@ -109,23 +129,25 @@ def test_fsdp_killed_and_resumed_matches_ddp_with_full_parameter_ema(setup, tmp_
     for later in range(3, STEPS + 1):
         shutil.rmtree(work / f"step-{later:06d}", ignore_errors=True)
 
-    resumed = subprocess.run(_fsdp_command(fsdp_spec), env=ENV, capture_output=True, text=True, timeout=300)
+    resumed = subprocess.run(_fsdp_command(fsdp_spec, config), env=ENV, capture_output=True, text=True,
+                             timeout=300)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     # accelerate alone would have trained plain data-parallel: the trainer switched it to FSDP.
     assert "switching to FSDP" in resumed.stderr
     summary = json.loads(Path(spec["summary"]).read_text())
     assert summary["hardware"]["distributed_type"] == "DistributedType.FSDP"
+    assert summary["hardware"]["fsdp_version"] == version
     assert summary["hardware"]["num_processes"] == 2
     assert summary["resumed_from"].endswith("step-000002") and summary["steps_this_run"] == STEPS - 2
 
-    ddp_out, fsdp_out = tmp_path / "ddp", tmp_path / "fsdp"
-    ddp_curve, fsdp_curve = _curve(ddp_out), _curve(fsdp_out)
+    fsdp_out = tmp_path / "fsdp"
+    ddp_curve, fsdp_curve = _curve(ddp_run), _curve(fsdp_out)
     assert len(fsdp_curve) == STEPS
     torch.testing.assert_close(torch.tensor(fsdp_curve), torch.tensor(ddp_curve), rtol=1e-6, atol=0)
-    ref, got = _weights(ddp_out / "final"), _weights(fsdp_out / "final")
+    ref, got = _weights(ddp_run / "final"), _weights(fsdp_out / "final")
     assert ref.keys() == got.keys()
     worst = max((ref[k] - got[k]).abs().max().item() for k in ref)
-    assert worst <= 1e-6, f"FSDP and DDP final weights differ by {worst}"
+    assert worst <= 1e-6, f"FSDP{version} and DDP final weights differ by {worst}"
 
     # EMA: the final generation weights are the EMA of the full parameters, step by step.
     model = UniX.from_pretrained(root / "init")
@@ -136,9 +158,15 @@ def test_fsdp_killed_and_resumed_matches_ddp_with_full_parameter_ema(setup, tmp_
         assert got[k].shape == expected[k].shape, k  # full tensors, not one rank's shard
         assert torch.equal(got[k], expected[k]), k  # the same float ops on the same full values
     ema_worst = max((got[k] - expected[k]).abs().max().item() for k in names)
-    print(f"FSDP vs DDP: max |dw| {worst:.3g}; EMA vs reference: max |dw| {ema_worst:.3g}")
     raw = torch.load(work / f"step-{STEPS:06d}" / "pytorch_model_fsdp.bin", weights_only=True)
     assert any(not torch.equal(got[k], raw[f"model.{k}"]) for k in names)  # the EMA really was applied
+    # The EMA checkpoint (what a resumed run continues from) holds the full averages, as DDP's does.
+    ddp_ema, fsdp_ema = _ema_checkpoint(ddp_run / "checkpoints"), _ema_checkpoint(work)
+    assert [t.shape for t in fsdp_ema["shadow_params"]] == [t.shape for t in ddp_ema["shadow_params"]]
+    ckpt_worst = max((a - b).abs().max().item() for a, b in zip(fsdp_ema["shadow_params"], ddp_ema["shadow_params"]))
+    print(f"FSDP{version} vs DDP: max |dw| {worst:.3g}; EMA checkpoint max |d| {ckpt_worst:.3g}; "
+          f"EMA vs reference: max |dw| {ema_worst:.3g}")
+    assert ckpt_worst <= 1e-6, f"FSDP{version} and DDP EMA checkpoints differ by {ckpt_worst}"
 
 
 def test_torch_fsdp1_full_state_dict_offload_to_cpu_crashes_on_cpu(tmp_path):

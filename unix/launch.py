@@ -11,10 +11,15 @@ a number written in a file, so the same rule runs on 1, 2 or 8 GPUs:
   for its count-only GPUs), an allocation of N GPUs that CUDA cannot open runs ``accelerate launch`` with N
   CPU processes instead (torch.distributed over gloo), so a test cluster exercises the launch path of a
   multi-GPU job.
-* Nodes: ``SLURM_NNODES``. With more than one node, the command is an ``srun`` step that starts one
-  ``accelerate launch`` per node, each with its ``--machine_rank`` from ``SLURM_NODEID``, all meeting at the
-  first host of ``SLURM_JOB_NODELIST`` (``--main_process_ip``). Multi-node launch is built and unit-tested
-  but has not been run on a multi-node cluster (see README.md).
+* Nodes: the job's, asked of SLURM (``scontrol show job $SLURM_JOB_ID``: NumNodes, NodeList), else
+  ``SLURM_JOB_NUM_NODES`` / ``SLURM_NNODES`` and ``SLURM_JOB_NODELIST``. The environment alone is not enough:
+  the Snakemake SLURM plugin (2.8.0) runs each rule in a one-task step (``srun -n1 --nodes=2``, which SLURM
+  shrinks to one node), whose environment says ``SLURM_NNODES=1`` and lists one node even in a two-node job.
+  With more than one node, the command is an ``srun`` step over all the job's nodes (``--overlap``, task
+  counts given explicitly so that the enclosing step's do not apply) that starts one ``accelerate launch``
+  per node, each with its ``--machine_rank`` from ``SLURM_NODEID``, all meeting at the job's first node
+  (``--main_process_ip``, a name every node must resolve). Run for real
+  on the two-node local SLURM of scripts/slurm-local.sh (tests/test_multinode.py); not yet on a GPU cluster.
 
 The accelerate config file chooses DDP (``profiles/accelerate/ddp.yaml``, the default) or FSDP
 (``profiles/accelerate/fsdp.yaml``); flags on the command line override the file's process counts.
@@ -29,6 +34,7 @@ import argparse
 import logging
 import os
 import re
+import subprocess
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -55,9 +61,11 @@ class Allocation:
     source: str
     """Where gpus_allocated came from (CUDA_VISIBLE_DEVICES, SLURM_GPUS_ON_NODE, torch, none)."""
     num_nodes: int = 1
-    """Nodes of the job (SLURM_NNODES)."""
+    """Nodes of the job (see the module docstring)."""
     main_host: str = ""
-    """Host of the rank-0 process for multi-node jobs (first host of SLURM_JOB_NODELIST)."""
+    """Host of the rank-0 process for multi-node jobs (the job's first node)."""
+    hosts: tuple[str, ...] = ()
+    """Every node of a multi-node job, in SLURM's order (empty for one node)."""
 
     @property
     def num_processes(self) -> int:
@@ -96,10 +104,28 @@ def cuda_device_count() -> int:
         return 0
 
 
-def detect_allocation(env: Mapping[str, str] | None = None, cuda_devices: int | None = None) -> Allocation:
+def slurm_job_nodes(env: Mapping[str, str]) -> list[str] | None:
+    """The nodes of the SLURM job that `env` runs in (``scontrol show job``), or None outside a job or when
+    SLURM does not answer."""
+    job = env.get("SLURM_JOB_ID", "")
+    if not job.isdigit():
+        return None
+    try:
+        out = subprocess.run(["scontrol", "show", "job", "-o", job], capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    found = re.search(r"(?:^|\s)NodeList=(\S+)", out.stdout) if out.returncode == 0 else None
+    if not found or found.group(1) in ("", "(null)"):
+        return None
+    return expand_nodelist(found.group(1))
+
+
+def detect_allocation(env: Mapping[str, str] | None = None, cuda_devices: int | None = None,
+                      job_nodes: list[str] | None = None) -> Allocation:
     """Read the job's GPUs and nodes from the environment (see the module docstring for the order).
 
-    `cuda_devices` is the count CUDA can open (default: ask torch); tests pass it in.
+    `cuda_devices` is the count CUDA can open (default: ask torch) and `job_nodes` the job's nodes (default:
+    ask SLURM); tests pass them in.
     """
     env = os.environ if env is None else env
     usable = cuda_device_count() if cuda_devices is None else cuda_devices
@@ -111,10 +137,17 @@ def detect_allocation(env: Mapping[str, str] | None = None, cuda_devices: int | 
         allocated, source = usable, "torch.cuda.device_count()"
     else:
         allocated, source = 0, "none"
-    nodes = int(env["SLURM_NNODES"]) if env.get("SLURM_NNODES", "").isdigit() else 1
-    hosts = expand_nodelist(env.get("SLURM_JOB_NODELIST", "")) if nodes > 1 else []
+    hosts = job_nodes if job_nodes is not None else slurm_job_nodes(env)
+    if hosts:
+        nodes = len(hosts)
+    else:
+        count = env.get("SLURM_JOB_NUM_NODES") or env.get("SLURM_NNODES") or ""
+        nodes = int(count) if count.isdigit() else 1
+        hosts = expand_nodelist(env.get("SLURM_JOB_NODELIST", "")) if nodes > 1 else []
+    if nodes == 1:
+        hosts = []
     return Allocation(gpus_per_node=min(allocated, usable), gpus_allocated=allocated, source=source,
-                      num_nodes=nodes, main_host=hosts[0] if hosts else "")
+                      num_nodes=nodes, main_host=hosts[0] if hosts else "", hosts=tuple(hosts))
 
 
 def resolve_accelerate_config(path: str) -> Path:
@@ -161,12 +194,15 @@ def accelerate_launch_command(accelerate_config: str = "", *, mixed_precision: s
     if alloc.num_nodes == 1:
         return cmd + ["--machine_rank", "0"]
     if not alloc.main_host:
-        raise ValueError("a multi-node job (SLURM_NNODES > 1) needs SLURM_JOB_NODELIST to find the main host")
+        raise ValueError("a multi-node job needs its node list (scontrol show job, or SLURM_JOB_NODELIST) to "
+                         "find the main host")
     port = main_process_port or int(os.environ.get("UNIX_MAIN_PROCESS_PORT", DEFAULT_MAIN_PROCESS_PORT))
     cmd += ["--main_process_ip", alloc.main_host, "--main_process_port", str(port), "--same_network"]
     # One launcher per node; SLURM_NODEID is only known inside each node's task, hence the shell.
     quoted = " ".join(_shell_quote(c) for c in cmd)
-    return ["srun", "--overlap", f"--nodes={alloc.num_nodes}", "--ntasks-per-node=1", "--kill-on-bad-exit=1",
+    nodelist = [f"--nodelist={','.join(alloc.hosts)}"] if len(alloc.hosts) == alloc.num_nodes else []
+    return ["srun", "--overlap", f"--nodes={alloc.num_nodes}", f"--ntasks={alloc.num_nodes}", "--ntasks-per-node=1",
+            *nodelist, "--kill-on-bad-exit=1",
             "bash", "-c", f'exec {quoted} --machine_rank "$SLURM_NODEID" "$@"', "unix-launch"]
 
 

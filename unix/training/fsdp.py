@@ -2,7 +2,7 @@
 
 accelerate runs FSDP on GPUs; on CPU processes (gloo: the tests, and a CPU-only cluster node) two things
 stop it in accelerate 1.15 / torch 2.13, and :func:`fsdp_on_cpu` works around both (GPU jobs never take
-that path). :func:`full_parameters` lets the EMA average full parameters rather than this process's shards.
+that path). :func:`full_parameters` lets the EMA average full parameters rather than FSDP1's flat shards.
 """
 
 from __future__ import annotations
@@ -75,13 +75,12 @@ def full_state_dict(accelerator: Any, wrapped: nn.Module) -> dict[str, torch.Ten
 
 
 def full_parameters(accelerator: Any, wrapped: nn.Module) -> Callable[..., Any] | None:
-    """Under FSDP, a factory of contexts in which the model's parameters hold their full (gathered) values
-    (``writeback=True`` keeps in-place changes); None when they always do (one process, DDP)."""
-    if not is_fsdp(accelerator):
+    """Under FSDP1, a factory of contexts in which the model's parameters hold their full (gathered) values
+    (``writeback=True`` keeps in-place changes); None when elementwise updates of the parameters as they are
+    need none: one process, DDP (full tensors) and FSDP2 (DTensor shards, gathered when the EMA is saved;
+    see unix.training.ema)."""
+    if not is_fsdp(accelerator) or accelerator.is_fsdp2:
         return None
-    if accelerator.is_fsdp2:
-        raise NotImplementedError("EMA under FSDP2 is not implemented; use fsdp_version: 1 "
-                                  "(profiles/accelerate/fsdp.yaml) or ema_decay: 0")
     from torch.distributed.fsdp import FullyShardedDataParallel as FSDP
 
     return lambda writeback=False: FSDP.summon_full_params(wrapped, writeback=writeback)

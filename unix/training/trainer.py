@@ -259,7 +259,22 @@ def hardware_summary(accelerator: Any) -> dict[str, Any]:
     if torch.cuda.is_available():
         hw["gpu"] = torch.cuda.get_device_name(0)
         hw["gpu_count"] = torch.cuda.device_count()
+    if is_fsdp(accelerator):
+        hw["fsdp_version"] = 2 if accelerator.is_fsdp2 else 1
+    hw["ranks"] = process_placement(accelerator)
     return hw
+
+
+def process_placement(accelerator: Any) -> list[dict[str, Any]]:
+    """Where each process ran, by rank: its node (SLURM's node name, else the host name) and its machine rank
+    (torchrun's GROUP_RANK: the node's index in a multi-node launch); a collective."""
+    me = {"rank": accelerator.process_index, "node": os.environ.get("SLURMD_NODENAME") or platform.node(),
+          "machine_rank": int(os.environ.get("GROUP_RANK", "0"))}
+    if accelerator.num_processes == 1:
+        return [me]
+    from accelerate.utils import gather_object
+
+    return sorted(gather_object([me]), key=lambda r: r["rank"])
 
 
 # ---------------------------------------------------------------------------------------------- train
@@ -387,9 +402,11 @@ def _setup(recipe: StageRecipe, model: nn.Module, accelerator: Any,
     accelerator.register_for_checkpointing(state)
     ema = None
     if recipe.ema_decay > 0:
-        gen_ids = _ids(accelerator.unwrap_model(loss_module).model.generation_parameters())
-        ema = GenerationEMA([p for p in params if id(p) in gen_ids], recipe.ema_decay,
-                            full_parameters(accelerator, loss_module))
+        # The prepared model's parameters: FSDP2 replaces them with DTensors (DDP and FSDP1 keep the objects).
+        prepared = accelerator.unwrap_model(loss_module).model
+        gen_ids = _ids(prepared.generation_parameters())
+        ema = GenerationEMA([p for p in prepared.parameters() if p.requires_grad and id(p) in gen_ids],
+                            recipe.ema_decay, full_parameters(accelerator, loss_module))
         accelerator.register_for_checkpointing(ema)
     streams = _build_streams(recipe, accelerator, state, understanding_data, generation_data)
     return _Run(recipe=recipe, accelerator=accelerator, loss_module=loss_module, optimizer=optimizer,
