@@ -5,6 +5,9 @@
 #   results/evaluation/features/{imageset}.npz          extract_features       (infer; real | generated-{model})
 #   results/evaluation/radgraph/{model}.json            evaluate_radgraph      (cpu; envs/radgraph.yaml)
 #   results/evaluation/alignment/{model}.json           evaluate_alignment     (cpu; envs/alignment.yaml)
+#   results/model/demo-weights/{biovil_t,radgraph}/     make_demo_biovil_t, make_demo_radgraph (demo stand-ins)
+# The radgraph and alignment rules (and their demo stand-ins) run their step in the Python of config
+# evaluation.interpreters.<env> when it is set (no conda), see unix.evaluation.environments.
 #   results/evaluation/understanding/{model}.json       evaluate_understanding (cpu)
 #   results/evaluation/generation/{model}.json          evaluate_generation    (cpu)
 #   results/evaluation/per_pathology/{model}.json       evaluate_per_pathology (cpu)
@@ -127,6 +130,7 @@ rule extract_features:
 rule evaluate_radgraph:
     input:
         reports=EP.reports("{model}"),
+        **EP.demo_weights_input(config, "radgraph"),
     output:
         EP.metrics("radgraph", "{model}"),
     log:
@@ -135,6 +139,7 @@ rule evaluate_radgraph:
         "results/benchmarks/evaluate_radgraph/{model}.tsv"
     params:
         radgraph=W.weight_path(config, "radgraph"),
+        interpreter=EV["interpreters"]["radgraph"],
     resources:
         **W.resources(config, "cpu"),
     conda:
@@ -146,6 +151,7 @@ rule evaluate_radgraph:
 rule evaluate_alignment:
     input:
         images=lambda w: EP.image_shards(config, w.model),
+        **EP.demo_weights_input(config, "biovil_t"),
     output:
         EP.metrics("alignment", "{model}"),
     log:
@@ -155,12 +161,55 @@ rule evaluate_alignment:
     params:
         biovil_t=W.weight_path(config, "biovil_t"),
         device=EV["device"],
+        interpreter=EV["interpreters"]["alignment"],
     resources:
         **W.resources(config, "cpu"),
     conda:
         "../envs/alignment.yaml"
     script:
         "../workflow_scripts/evaluate_alignment.py"
+
+
+# The demo's random BioViL-T and RadGraph (synthetic data, empty weights.biovil_t / weights.radgraph), written in
+# the metric's own environment: results/model/demo-weights/{biovil_t,radgraph}/.
+if "biovil_t" in W.metric_demo_weights(config):
+
+    rule make_demo_biovil_t:
+        output:
+            directory("results/model/demo-weights/biovil_t"),
+        log:
+            "results/logs/make_demo_biovil_t/make_demo_biovil_t.log",
+        params:
+            name="biovil_t",
+            environment="alignment",
+            interpreter=EV["interpreters"]["alignment"],
+            seed=config["seed"],
+        resources:
+            **W.resources(config, "cpu"),
+        conda:
+            "../envs/alignment.yaml"
+        script:
+            "../workflow_scripts/make_demo_metric_weights.py"
+
+
+if "radgraph" in W.metric_demo_weights(config):
+
+    rule make_demo_radgraph:
+        output:
+            directory("results/model/demo-weights/radgraph"),
+        log:
+            "results/logs/make_demo_radgraph/make_demo_radgraph.log",
+        params:
+            name="radgraph",
+            environment="radgraph",
+            interpreter=EV["interpreters"]["radgraph"],
+            seed=config["seed"],
+        resources:
+            **W.resources(config, "cpu"),
+        conda:
+            "../envs/radgraph.yaml"
+        script:
+            "../workflow_scripts/make_demo_metric_weights.py"
 
 
 rule evaluate_understanding:
