@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import logging
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -75,6 +76,7 @@ def load_engine(weights_dir: str, device: str = "cpu") -> Any:
     from health_multimodal.text.model import CXRBertModel, CXRBertTokenizer
     from health_multimodal.vlp import ImageTextInferenceEngine
 
+    logging.getLogger("health_multimodal").setLevel(logging.WARNING)  # it logs every prompt's tokens at INFO
     p = Path(weights_dir)
     text = TextInferenceEngine(tokenizer=CXRBertTokenizer.from_pretrained(p, local_files_only=True),
                                text_model=CXRBertModel.from_pretrained(p, local_files_only=True))

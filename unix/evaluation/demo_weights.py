@@ -70,7 +70,7 @@ def write_demo_biovil_t(out: str | Path, seed: int = 0) -> Path:
     (out / "vocab.txt").write_text("\n".join(vocab) + "\n")
     CXRBertTokenizer(vocab_file=str(out / "vocab.txt"), do_lower_case=True).save_pretrained(out)
     config = CXRBertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                           intermediate_size=64, max_position_embeddings=128, projection_size=JOINT_FEATURE_SIZE,
+                           intermediate_size=64, max_position_embeddings=512, projection_size=JOINT_FEATURE_SIZE,
                            architectures=["CXRBertModel"])
     CXRBertModel(config).save_pretrained(out, safe_serialization=False)
     (out / STANDIN_NOTE).write_text(NOTE.format(what="BioViL-T", package="hi-ml-multimodal") + "\n")
@@ -84,7 +84,7 @@ def _write_bert(out: Path) -> Path:
     (out / "vocab.txt").write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *RADGRAPH_WORDS]) + "\n")
     BertTokenizer(vocab_file=str(out / "vocab.txt")).save_pretrained(out)
     BertConfig(vocab_size=len(RADGRAPH_WORDS) + 5, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-               intermediate_size=32, max_position_embeddings=128).save_pretrained(out)
+               intermediate_size=32, max_position_embeddings=512).save_pretrained(out)  # reports up to 512 tokens
     return out
 
 
