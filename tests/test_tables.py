@@ -108,6 +108,9 @@ def test_table2_scales_fractions_to_percent_and_marks_unreported(tmp_path):
     assert float(ours["Micro-F1-14 (u=pos)" + B.DIFF_SUFFIX]) == pytest.approx(25.0 - 52.6)
     medpalm = df[df.row == "Med-PaLM M"].iloc[0]
     assert medpalm["Micro-F1-14 (u=pos)"] == B.NOT_REPORTED
+    # UniX's eval also computes BLEU-4, ROUGE-L and RadGraph F1; the paper's Table 2 prints none of them
+    assert float(ours["RadGraph F1"]) == 25.0 and medpalm["BLEU-4"] == B.NOT_REPORTED
+    assert "BLEU-4" + B.DIFF_SUFFIX not in df.columns
     assert medpalm["Micro-F1-14 (u=pos)" + B.DIFF_SUFFIX] == B.NOT_REPORTED
     text = md.read_text()
     assert text.splitlines()[0].startswith("# Table 2") and B.SYNTHETIC_TITLE in text.splitlines()[0]
