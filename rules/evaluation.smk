@@ -6,8 +6,6 @@
 #   results/evaluation/radgraph/{model}.json            evaluate_radgraph      (cpu; envs/radgraph.yaml)
 #   results/evaluation/alignment/{model}.json           evaluate_alignment     (cpu; envs/alignment.yaml)
 #   results/model/demo-weights/{biovil_t,radgraph}/     make_demo_biovil_t, make_demo_radgraph (demo stand-ins)
-# The radgraph and alignment rules (and their demo stand-ins) run their step in the Python of config
-# evaluation.interpreters.<env> when it is set (no conda), see unix.evaluation.environments.
 #   results/evaluation/understanding/{model}.json       evaluate_understanding (cpu)
 #   results/evaluation/generation/{model}.json          evaluate_generation    (cpu)
 #   results/evaluation/per_pathology/{model}.json       evaluate_per_pathology (cpu)
@@ -16,6 +14,8 @@
 # release (the released checkpoint of weights.unix; no training rule runs for it).
 # generate_reports reads UniX's test_data.json when evaluation.understanding_test_set is set (its items, prompts
 # and references, images from the MIMIC-CXR-JPG tree), else our understanding split.
+# The radgraph and alignment rules (and their demo stand-ins) run their step in the Python of config
+# evaluation.interpreters.<env> when it is set (no conda), see unix.evaluation.environments.
 from unix.evaluation import paths as EP
 from unix.model.settings import model_overrides, report_kwargs, sampling_kwargs
 
