@@ -18,6 +18,8 @@
 #   results/cleaning/label_drift.{csv,json}               audit_label_drift
 #   results/model/demo-weights/raddino/                   make_demo_weights (random stand-in; empty weights.raddino)
 #   results/model/demo-weights/vae/, vae.summary.json     train_demo_vae (only for an empty weights.vae)
+#   results/model/demo-weights/biovil_t/                  make_demo_biovil_t (stand-in; demo, empty weights.biovil_t)
+#   results/model/demo-weights/radgraph/                  make_demo_radgraph (stand-in; demo, empty weights.radgraph)
 #   results/model/init/                                   init_model (UniX weights + config.json + tokenizer)
 #   results/model/release/                                release_model (the released checkpoint, weights.unix)
 #   results/train/{stage}/{final/,log.csv,loss.png,summary.json}  train_stage (checkpoints/ beside them)

@@ -2,6 +2,8 @@
 # models each evaluation accepts: the Snakefile header and unix.evaluation.paths.
 # generate_reports reads UniX's test_data.json when evaluation.understanding_test_set is set (its items, prompts
 # and references, images from the MIMIC-CXR-JPG tree), else our understanding split.
+# The radgraph and alignment rules (and their demo stand-ins) run their step in the Python of config
+# evaluation.interpreters.<env> when it is set (no conda), see unix.evaluation.environments.
 
 
 rule release_model:
@@ -114,6 +116,7 @@ rule extract_features:
 rule evaluate_radgraph:
     input:
         reports="results/evaluation/reports/{model}.parquet",
+        **EP.demo_weights_input(config, "radgraph"),
     output:
         "results/evaluation/radgraph/{model}.json",
     log:
@@ -121,7 +124,8 @@ rule evaluate_radgraph:
     benchmark:
         "results/benchmarks/evaluate_radgraph/{model}.tsv"
     params:
-        **config_params(config, radgraph="weights.radgraph"),
+        **config_params(config, interpreter="evaluation.interpreters.radgraph"),
+        radgraph=W.weight_path(config, "radgraph"),
     resources:
         **W.resources(config, "cpu"),
     conda:
@@ -133,6 +137,7 @@ rule evaluate_radgraph:
 rule evaluate_alignment:
     input:
         images=lambda w: EP.image_shards(config, w.model),
+        **EP.demo_weights_input(config, "biovil_t"),
     output:
         "results/evaluation/alignment/{model}.json",
     log:
@@ -140,13 +145,54 @@ rule evaluate_alignment:
     benchmark:
         "results/benchmarks/evaluate_alignment/{model}.tsv"
     params:
-        **config_params(config, biovil_t="weights.biovil_t", device="evaluation.device"),
+        **config_params(config, device="evaluation.device", interpreter="evaluation.interpreters.alignment"),
+        biovil_t=W.weight_path(config, "biovil_t"),
     resources:
         **W.resources(config, "cpu"),
     conda:
         "../envs/alignment.yaml"
     script:
         "../workflow_scripts/evaluate_alignment.py"
+
+
+# The demo's random BioViL-T and RadGraph (synthetic data, empty weights.biovil_t / weights.radgraph), written in
+# the metric's own environment: results/model/demo-weights/{biovil_t,radgraph}/.
+if "biovil_t" in W.metric_demo_weights(config):
+
+    rule make_demo_biovil_t:
+        output:
+            directory("results/model/demo-weights/biovil_t"),
+        log:
+            "results/logs/make_demo_biovil_t/make_demo_biovil_t.log",
+        params:
+            name="biovil_t",
+            environment="alignment",
+            **config_params(config, interpreter="evaluation.interpreters.alignment", seed="seed"),
+        resources:
+            **W.resources(config, "cpu"),
+        conda:
+            "../envs/alignment.yaml"
+        script:
+            "../workflow_scripts/make_demo_metric_weights.py"
+
+
+if "radgraph" in W.metric_demo_weights(config):
+
+    rule make_demo_radgraph:
+        output:
+            directory("results/model/demo-weights/radgraph"),
+        log:
+            "results/logs/make_demo_radgraph/make_demo_radgraph.log",
+        params:
+            name="radgraph",
+            environment="radgraph",
+            **config_params(config, interpreter="evaluation.interpreters.radgraph", seed="seed"),
+        resources:
+            **W.resources(config, "cpu"),
+        conda:
+            "../envs/radgraph.yaml"
+        script:
+            "../workflow_scripts/make_demo_metric_weights.py"
 
 
 rule evaluate_understanding:

@@ -66,17 +66,25 @@ def image_shards(tmp_path) -> list[str]:
 
 @pytest.mark.slow
 def test_alignment_score_equals_chexgenbench_with_random_biovil_t(tmp_path) -> None:
+    from unix.evaluation.environments import run_step_in
+
     weights = tmp_path / "BiomedVLP-BioViL-T"
-    run("tests/biovil_t_standin.py", str(weights))
+    run("-c", f"from unix.evaluation.demo_weights import write_demo_biovil_t as w; w({str(weights)!r})")
     assert {"config.json", "pytorch_model.bin", "vocab.txt", "biovil_t_image_model_proj_size_128.pt"} <= {
         p.name for p in weights.iterdir()}
     shards = image_shards(tmp_path)
     out = tmp_path / "alignment.json"
-    run("-c", "import sys; from unix.evaluation.alignment import evaluate_alignment_step as s; "
-        f"s({shards!r}, {str(out)!r}, model='unix-512', biovil_t={str(weights)!r}, device='cpu')")
+    # as rule evaluate_alignment runs it with config evaluation.interpreters.alignment set
+    result = run_step_in("alignment", str(PYTHON), image_shards=shards, out=str(out), model="unix-512",
+                         biovil_t=str(weights), device="cpu")
+    assert result["environment"]["packages"]["hi-ml-multimodal"] == "0.2.2"
+    assert result["environment"]["interpreter"] == str(PYTHON)
     rec = read_metrics(out)
     assert not rec.not_computed and rec.counts["n_images"] == len(PROMPTS)
     assert rec.meta["image_weights_match_published"] is False  # a stand-in, not the published checkpoint
+    assert rec.meta["warnings"] == ["alignment score: BioViL-T is a randomly initialised stand-in in the published "
+                                    "layout (demo): the number exercises the real hi-ml-multimodal code path and "
+                                    "means nothing"]
 
     # the same images (shard order) written as files, scored by CheXGenBench's calls
     table = pd.concat([pd.read_parquet(p) for p in shards])

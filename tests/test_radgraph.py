@@ -52,13 +52,19 @@ def reports(tmp_path) -> str:
 
 @pytest.mark.slow
 def test_radgraph_f1_equals_unix_with_random_radgraph(tmp_path) -> None:
-    run("tests/radgraph_standin.py", str(tmp_path / "weights"))
+    from unix.evaluation.environments import run_step_in
+
+    run("-c", f"from unix.evaluation.demo_weights import write_demo_radgraph as w; w({str(tmp_path / 'weights')!r})")
     archive = tmp_path / "weights" / "radgraph.tar.gz"
     out = tmp_path / "radgraph.json"
-    run("-c", "from unix.evaluation.radgraph import evaluate_radgraph_step as s; "
-        f"s({reports(tmp_path)!r}, {str(out)!r}, model='unix', radgraph={str(archive.parent)!r})")
+    # as rule evaluate_radgraph runs it with config evaluation.interpreters.radgraph set
+    result = run_step_in("radgraph", str(PYTHON), reports_path=reports(tmp_path), out=str(out), model="unix",
+                         radgraph=str(archive.parent))
+    assert result["environment"]["packages"]["radgraph"] == "0.1.18"
     rec = read_metrics(out)
     assert not rec.not_computed and rec.counts["n_reports"] == len(REFS)
+    assert rec.meta["warnings"] == ["RadGraph F1: RadGraph is a randomly initialised stand-in in the published layout "
+                                    "(demo): the number exercises the real radgraph code path and means nothing"]
     ref = json.loads(run("-c", UNIX, str(archive), json.dumps(REFS), json.dumps(HYPS)).strip().splitlines()[-1])
     assert rec.values["radgraph_f1"] == pytest.approx(ref["mean"], abs=1e-9)
     assert ref["rewards"][2] == 0.0  # the empty generated report scores 0 and stays in the mean
@@ -66,7 +72,8 @@ def test_radgraph_f1_equals_unix_with_random_radgraph(tmp_path) -> None:
 
 
 def test_radgraph_bert_missing_from_the_cache_is_not_computed_with_the_reason(tmp_path) -> None:
-    run("tests/radgraph_standin.py", str(tmp_path / "weights"), "no-such-org/no-such-bert")
+    run("-c", "from unix.evaluation.demo_weights import write_demo_radgraph as w; "
+        f"w({str(tmp_path / 'weights')!r}, bert='no-such-org/no-such-bert')")
     out = tmp_path / "radgraph.json"
     run("-c", "from unix.evaluation.radgraph import evaluate_radgraph_step as s; "
         f"s({reports(tmp_path)!r}, {str(out)!r}, model='unix', radgraph={str(tmp_path / 'weights')!r})")
@@ -80,5 +87,6 @@ def test_radgraph_outside_its_environment_is_not_computed_with_the_reason(tmp_pa
     out = tmp_path / "radgraph.json"
     evaluate_radgraph_step(reports(tmp_path), str(out), model="unix", radgraph=str(tmp_path))
     assert read_metrics(out).not_computed["radgraph_f1"] == (
-        "the radgraph package is not installed in this environment; it runs in envs/radgraph.yaml "
-        "(pip extra `radgraph`; rule evaluate_radgraph)")
+        "the radgraph package is not installed in this environment; it runs in envs/radgraph.yaml with snakemake "
+        "--sdm conda, or the Python that config evaluation.interpreters.radgraph names (`make envs` builds "
+        ".venv-radgraph; `make demo` then uses it)")

@@ -42,7 +42,8 @@ def _cells_ok(df: pd.DataFrame) -> None:
 def test_paper_facts_are_carried_into_the_package():
     # The package's own copy (unix/resources) is the only source of the facts; paper_table reads it.
     data = yaml.safe_load(resources.files("unix.resources").joinpath("paper_tables.yaml").read_text())
-    assert list(paper_table("table2").rows["UniX"]) == data["table2_understanding"]["rows"]["UniX"]["values"]
+    published = data["table2_understanding"]["rows"]["UniX"]["values"]
+    assert list(paper_table("table2").rows["UniX"]) == published + [None, None, None]  # BLEU-4, ROUGE-L, RadGraph
     t2 = paper_table("table2")
     assert t2.rows["UniX"][t2.columns.index("micro_f1_14_uncertain_pos")] == 52.6
     t3 = paper_table("table3")
@@ -107,6 +108,9 @@ def test_table2_scales_fractions_to_percent_and_marks_unreported(tmp_path):
     assert float(ours["Micro-F1-14 (u=pos)" + B.DIFF_SUFFIX]) == pytest.approx(25.0 - 52.6)
     medpalm = df[df.row == "Med-PaLM M"].iloc[0]
     assert medpalm["Micro-F1-14 (u=pos)"] == B.NOT_REPORTED
+    # UniX's eval also computes BLEU-4, ROUGE-L and RadGraph F1; the paper's Table 2 prints none of them
+    assert float(ours["RadGraph F1"]) == 25.0 and medpalm["BLEU-4"] == B.NOT_REPORTED
+    assert "BLEU-4" + B.DIFF_SUFFIX not in df.columns
     assert medpalm["Micro-F1-14 (u=pos)" + B.DIFF_SUFFIX] == B.NOT_REPORTED
     text = md.read_text()
     assert text.splitlines()[0].startswith("# Table 2") and B.SYNTHETIC_TITLE in text.splitlines()[0]
@@ -297,17 +301,30 @@ def test_table_rules_and_html_report(tmp_path, snakemake_run):
 # ---------------------------------------------------------------- the demo, end to end
 
 
+def metric_interpreters() -> dict[str, str]:
+    """config evaluation.interpreters with the venvs `make envs` (and `make test`) builds."""
+    from conftest import REPO
+
+    pythons = {env: REPO / f".venv-{env}" / "bin" / "python" for env in ("alignment", "radgraph")}
+    missing = [str(p) for p in pythons.values() if not p.exists()]
+    if missing:
+        pytest.fail(f"{missing} missing: `make envs` (or `make test`) creates the metric environments")
+    return {env: str(p) for env, p in pythons.items()}
+
+
 @pytest.mark.slow
 @pytest.mark.workflow
 def test_demo_run_tables_are_complete_and_auditable(tmp_path, snakemake_run):
-    """`snakemake tables` on the synthetic demo: four complete tables, each traceable to the synthetic
-    MIMIC files; a config edit upstream makes the audit report the table stale; --verify passes."""
+    """`snakemake tables` on the synthetic demo, with the metric environments as `make demo` passes them: four
+    complete tables whose Alignment, BLEU-4 and RadGraph F1 are numbers (random stand-in BioViL-T and RadGraph,
+    noted), each traceable to the synthetic MIMIC files; a config edit upstream makes the audit report the table
+    stale; --verify passes."""
     import subprocess
     import sys
 
     from conftest import demo_config
 
-    config = demo_config()
+    config = demo_config(evaluation={"interpreters": metric_interpreters()})
     wd = tmp_path / "demo"
     snakemake_run(wd, "tables", "--cores", "2", config=config, timeout=3000)
     for key in ("table2", "table3", "table4", "table5"):
@@ -315,6 +332,12 @@ def test_demo_run_tables_are_complete_and_auditable(tmp_path, snakemake_run):
         _cells_ok(df)
         assert (df["source"] == "measured").sum() >= 1
         assert B.SYNTHETIC_TITLE in (wd / f"results/tables/{key}.md").read_text().splitlines()[0]
+    for key, columns, note in (("table2", ["BLEU-4", "RadGraph F1"], "RadGraph is a randomly initialised stand-in"),
+                               ("table3", ["Alignment"], "BioViL-T is a randomly initialised stand-in")):
+        measured = pd.read_csv(wd / f"results/tables/{key}.csv", keep_default_na=False).query("source == 'measured'")
+        for column in columns:
+            assert all(_is_number(str(v)) for v in measured[column]), (key, column, list(measured[column]))
+        assert note in (wd / f"results/tables/{key}.md").read_text()
 
     unix = str(Path(sys.executable).parent / "unix")
 

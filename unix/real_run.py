@@ -1,13 +1,15 @@
 """What a real run (config `synthetic: false`, e.g. config/paper.yaml) needs before anything is submitted.
 
 The demo fills every empty path with a stand-in: the synthetic MIMIC-CXR tree, tiny random RadDino/VAE
-weights, "not computed" metrics. A real run must never fall back on these, so the workflow calls
+weights, random BioViL-T/RadGraph in their published layouts, "not computed" metrics. A real run must never fall back on these, so the workflow calls
 `check_real_run` at parse time and stops with ONE message listing every key still to set (and every
-configured path that does not exist), instead of failing job by job on the cluster.
+configured path that does not exist), instead of failing job by job on the cluster. Any run (demo too) is
+stopped there when a configured metric interpreter (``evaluation.interpreters``) is not an executable file.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -51,12 +53,26 @@ def _value(config: dict[str, Any], dotted: str) -> Any:
     return node
 
 
+def interpreter_problem(environment: str, interpreter: str) -> str | None:
+    """Why `interpreter` (config ``evaluation.interpreters.<environment>``) cannot run a metric; None when it can
+    (an empty value: the rule's own interpreter)."""
+    if not interpreter or (Path(interpreter).is_file() and os.access(interpreter, os.X_OK)):
+        return None
+    return (f"evaluation.interpreters.{environment}: {interpreter} is not an executable file; set it to the Python "
+            f"of a venv with the `{environment}` extra (`make envs` builds .venv-{environment}), or leave it empty "
+            "to run in the rule's own environment")
+
+
 def problems(config: dict[str, Any]) -> list[str]:
     """One line per key a run with this config still needs; empty when it can start."""
     lines = []
     if config["cleaning"]["backend"] == "openai" and not config["cleaning"]["openai"]["base_url"]:
         lines.append("cleaning.openai.base_url: not set; the OpenAI-compatible endpoint of report cleaning, "
                      "e.g. http://gpu-node-01:8000/v1 with that host in cleaning.data_use.local_hosts")
+    for environment, interpreter in config["evaluation"]["interpreters"].items():
+        problem = interpreter_problem(environment, interpreter)
+        if problem:
+            lines.append(problem)
     if config["synthetic"]:
         return lines
     for key, why in required_keys(config).items():

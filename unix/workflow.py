@@ -101,16 +101,29 @@ def weight_path(config: dict[str, Any], name: str) -> str:
     """Local path of pretrained weights `name` (a key of config `weights`).
 
     An empty config value means: for `raddino` and `vae`, the tiny random model the demo writes under
-    results/model/demo-weights/<name>; for the others, "" (the caller reports "not computed").
+    results/model/demo-weights/<name>; for `biovil_t` and `radgraph` on synthetic data (the demo), the random
+    stand-in in the published layout written there (`unix.evaluation.demo_weights`); for the others, and for
+    those two on real data, "" (the caller reports "not computed"; `unix.real_run` requires them).
     """
     if name not in config["weights"]:
         raise KeyError(f"unknown weights name {name!r}; known: {sorted(config['weights'])}")
     configured = config["weights"][name]
     if configured:
         return configured
-    if name in ("raddino", "vae"):
+    if name in ("raddino", "vae") or (name in METRIC_DEMO_WEIGHTS and uses_synthetic(config)):
         return str(DEMO_WEIGHTS / name)
     return ""
+
+
+METRIC_DEMO_WEIGHTS = ("biovil_t", "radgraph")
+"""Weights of the metrics with their own environment, which the demo replaces by random stand-ins."""
+
+
+def metric_demo_weights(config: dict[str, Any]) -> dict[str, str]:
+    """{name: directory} of the metric stand-ins the demo writes (synthetic data, empty weights.<name>)."""
+    if not uses_synthetic(config):
+        return {}
+    return {name: str(DEMO_WEIGHTS / name) for name in METRIC_DEMO_WEIGHTS if not config["weights"][name]}
 
 
 # Rule families, each with its own cluster resources in config `resources.families`.

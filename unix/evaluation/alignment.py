@@ -12,17 +12,21 @@ repository holds them (``config.json``, ``vocab.txt``, the weights file) and hi-
 ``biovil_t_image_model_proj_size_128.pt`` in the same directory. Nothing is downloaded.
 
 hi-ml-multimodal needs transformers 4 and torchvision, so this runs in its own environment (envs/alignment.yaml,
-extra ``alignment``) through rule ``evaluate_alignment``; anywhere else `alignment_unavailable_reason` says why
-and the metric is written as "not computed" with that reason.
+extra ``alignment``; config ``evaluation.interpreters.alignment`` without conda, `unix.evaluation.environments`)
+through rule ``evaluate_alignment``; anywhere else `alignment_unavailable_reason` says why and the metric is
+written as "not computed" with that reason. Weights that are the demo's random stand-in
+(`unix.evaluation.demo_weights`) are noted in the metrics file's warnings.
 """
 
 from __future__ import annotations
 
 import hashlib
 import importlib.util
+import logging
 from pathlib import Path
 from typing import Any, Sequence
 
+from unix.evaluation.demo_weights import standin_note
 from unix.evaluation.results import NotComputedError, write_metrics
 
 IMAGE_WEIGHTS = "biovil_t_image_model_proj_size_128.pt"
@@ -30,7 +34,8 @@ IMAGE_WEIGHTS = "biovil_t_image_model_proj_size_128.pt"
 CENTER_CROP = 448
 """``get_image_inference(BIOVIL_T)``'s centre crop (the resize, 512, is hi-ml's TRANSFORM_RESIZE)."""
 TEXT_WEIGHTS = ("pytorch_model.bin", "model.safetensors")
-ENVIRONMENT = "envs/alignment.yaml (pip extra `alignment`; rule evaluate_alignment)"
+ENVIRONMENT = ("envs/alignment.yaml with snakemake --sdm conda, or the Python that config "
+               "evaluation.interpreters.alignment names (`make envs` builds .venv-alignment; `make demo` then uses it)")
 
 
 def alignment_unavailable_reason(weights_dir: str) -> str | None:
@@ -71,6 +76,7 @@ def load_engine(weights_dir: str, device: str = "cpu") -> Any:
     from health_multimodal.text.model import CXRBertModel, CXRBertTokenizer
     from health_multimodal.vlp import ImageTextInferenceEngine
 
+    logging.getLogger("health_multimodal").setLevel(logging.WARNING)  # it logs every prompt's tokens at INFO
     p = Path(weights_dir)
     text = TextInferenceEngine(tokenizer=CXRBertTokenizer.from_pretrained(p, local_files_only=True),
                                text_model=CXRBertModel.from_pretrained(p, local_files_only=True))
@@ -119,6 +125,9 @@ def evaluate_alignment_step(image_shards: Sequence[str], out: str, *, model: str
             scores = alignment_scores(paths, table["prompt"].tolist(), biovil_t, device)
         values["alignment_score"] = values["full/alignment_score"] = alignment_mean(scores)
         meta["image_weights_match_published"] = image_weights_match_published(biovil_t)
+        note = standin_note(biovil_t)
+        if note:
+            meta["warnings"] = [f"alignment score: {note}"]
     except NotComputedError as err:
         not_computed["alignment_score"] = not_computed["full/alignment_score"] = str(err)
     write_metrics(out, values, {"n_images": len(table)}, not_computed, meta)

@@ -109,6 +109,14 @@ def feature_inputs(config: dict[str, Any], imageset: str) -> dict[str, Any]:
     raise ValueError(f"unknown image set {imageset!r}: use {REAL} or {GENERATED_PREFIX}<model>")
 
 
+def demo_weights_input(config: dict[str, Any], name: str) -> dict[str, str]:
+    """{"demo_weights": directory} when weights `name` is the demo's stand-in (a rule writes it), else {}."""
+    from unix.workflow import metric_demo_weights
+
+    demo = metric_demo_weights(config)
+    return {"demo_weights": demo[name]} if name in demo else {}
+
+
 def release_model_inputs(config: dict[str, Any]) -> dict[str, str]:
     """Inputs of release_model: the demo VAE/RadDino directories when weights.vae/raddino are empty.
 

@@ -12,8 +12,10 @@ it) into a scratch model cache, where the package finds it and downloads nothing
 (a local directory, or a Hugging Face id that must be in the local Hugging Face cache; the hub is offline).
 
 radgraph's vendored allennlp needs transformers 4, so this runs in its own environment (envs/radgraph.yaml, extra
-``radgraph``) through rule ``evaluate_radgraph``; anywhere else `radgraph_unavailable_reason` says why and the
-metric is written as "not computed" with that reason (UniX's wrapper would instead drop it silently).
+``radgraph``; config ``evaluation.interpreters.radgraph`` without conda, `unix.evaluation.environments`) through
+rule ``evaluate_radgraph``; anywhere else `radgraph_unavailable_reason` says why and the metric is written as
+"not computed" with that reason (UniX's wrapper would instead drop it silently). Weights that are the demo's
+random stand-in (`unix.evaluation.demo_weights`) are noted in the metrics file's warnings.
 """
 
 from __future__ import annotations
@@ -26,12 +28,14 @@ import tempfile
 from pathlib import Path
 from typing import Any, Sequence
 
+from unix.evaluation.demo_weights import standin_note
 from unix.evaluation.results import NotComputedError, write_metrics
 
 ARCHIVE = "radgraph.tar.gz"
 MODEL_TYPE = "radgraph"
 REWARD_LEVEL = "partial"
-ENVIRONMENT = "envs/radgraph.yaml (pip extra `radgraph`; rule evaluate_radgraph)"
+ENVIRONMENT = ("envs/radgraph.yaml with snakemake --sdm conda, or the Python that config "
+               "evaluation.interpreters.radgraph names (`make envs` builds .venv-radgraph; `make demo` then uses it)")
 
 
 def _archive(weights: str) -> Path | None:
@@ -119,7 +123,9 @@ def evaluate_radgraph_step(reports_path: str, out: str, *, model: str, radgraph:
         values["radgraph_f1"] = radgraph_f1(df["reference"].tolist(), df["generated"].fillna("").tolist(), radgraph)
     except NotComputedError as err:
         not_computed["radgraph_f1"] = str(err)
-    meta = {"model": model, "protocol": f"UniX eval/und_metrics: radgraph F1RadGraph(reward_level={REWARD_LEVEL!r}, "
+    note = standin_note(radgraph) if values else None
+    meta = {"warnings": [f"RadGraph F1: {note}"]} if note else {}
+    meta |= {"model": model, "protocol": f"UniX eval/und_metrics: radgraph F1RadGraph(reward_level={REWARD_LEVEL!r}, "
             f"model_type={MODEL_TYPE!r}), mean per-report F1, empty pairs score 0"}
     write_metrics(out, values, {"n_reports": len(df)}, not_computed, meta)
     return {"n_reports": len(df), "not_computed": not_computed}

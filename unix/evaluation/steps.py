@@ -233,11 +233,15 @@ def _test_set_of(reports: pd.DataFrame) -> str:
     return str(reports["test_set"].iloc[0])
 
 
-def merge_metric(metrics_path: str, name: str, values: dict[str, float], not_computed: dict[str, str]) -> None:
-    """Copy metric `name` (its value or its not-computed reason) from another rule's metrics file."""
+def merge_metric(metrics_path: str, name: str, values: dict[str, float], not_computed: dict[str, str],
+                 warnings: list[str] | None = None) -> None:
+    """Copy metric `name` (its value or its not-computed reason) from another rule's metrics file, and that
+    file's warnings (e.g. "random stand-in weights") into `warnings` when given."""
     from unix.evaluation.results import read_metrics
 
     record = read_metrics(metrics_path)
+    if warnings is not None:
+        warnings.extend(w for w in record.meta.get("warnings", []) or [] if w not in warnings)
     if name in record.values:
         values[name] = record.values[name]
     elif name in record.not_computed:
@@ -269,15 +273,16 @@ def evaluate_understanding_step(reports_path: str, out: str, *, model: str, labe
         values["bleu4"] = bleu4(refs, hyps)
     except NotComputedError as err:
         not_computed["bleu4"] = str(err)
+    warnings: list[str] = []
     if radgraph_metrics:
-        merge_metric(radgraph_metrics, "radgraph_f1", values, not_computed)
+        merge_metric(radgraph_metrics, "radgraph_f1", values, not_computed, warnings)
     else:
         not_computed["radgraph_f1"] = "no RadGraph metrics file given (rule evaluate_radgraph computes it)"
     meta = {"model": model, "labeler": labeler, "labeler_note": "rules = offline approximation of CheXbert; not "
             "comparable to the paper's numbers" if labeler == "rules" else "CheXbert (chexbert.pth)",
             "protocol": "UniX eval/und_metrics: 512-character CheXbert input, F1 = TP/(TP+(FP+FN)/2+1e-10)",
             "tokenizer": TOKENIZER, "rouge": "rougeL = mean F; UniX reports a 500-sample bootstrap median",
-            "seed": seed, "test_set": _test_set_of(df)}
+            "seed": seed, "test_set": _test_set_of(df), "warnings": warnings}
     counts = {"n_reports": len(df), "n_empty_generated": int(sum(not h.strip() for h in hyps))}
     write_metrics(out, values, counts, not_computed, meta)
     return {"counts": counts, "not_computed": not_computed}
@@ -296,15 +301,17 @@ def evaluate_generation_step(real_features: str, fake_features: str, out: str, *
         raise ValueError(f"only {len(ids)} generated images for {shards} metric shards; lower evaluation.shards "
                          "or evaluate more test rows")
     values, counts, not_computed = generation_metrics(real, fake, shards, kd_subsets, prdc_k, seed)
+    warnings: list[str] = []
     for name in ("alignment_score", "full/alignment_score"):
         if alignment_metrics:
-            merge_metric(alignment_metrics, name, values, not_computed)
+            merge_metric(alignment_metrics, name, values, not_computed, warnings)
         else:
             not_computed[name] = "no alignment metrics file given (rule evaluate_alignment computes it)"
     meta = {"model": model, "features": "RadDino pooler_output, CheXGenBench preprocessing",
             "protocol": f"CheXGenBench: dedup by prompt; plain names = mean of {shards} shard values rounded to 3 "
                         "decimals (the paper's script); full/<name> = the full set",
-            "kd": f"{kd_subsets} subsets of size min(n_real, n_fake) per set", "prdc_k": prdc_k, "seed": seed}
+            "kd": f"{kd_subsets} subsets of size min(n_real, n_fake) per set", "prdc_k": prdc_k, "seed": seed,
+            "warnings": warnings}
     write_metrics(out, values, counts, not_computed, meta)
     return {"counts": counts, "not_computed": not_computed}
 
