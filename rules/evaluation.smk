@@ -115,8 +115,8 @@ rule extract_features:
 
 rule evaluate_radgraph:
     input:
-        reports="results/evaluation/reports/{model}.parquet",
         **EP.demo_weights_input(config, "radgraph"),
+        reports="results/evaluation/reports/{model}.parquet",
     output:
         "results/evaluation/radgraph/{model}.json",
     log:
@@ -124,8 +124,7 @@ rule evaluate_radgraph:
     benchmark:
         "results/benchmarks/evaluate_radgraph/{model}.tsv"
     params:
-        **config_params(config, interpreter="evaluation.interpreters.radgraph"),
-        radgraph=W.weight_path(config, "radgraph"),
+        **config_params(config, radgraph="weights.radgraph", interpreter="evaluation.interpreters.radgraph"),
     resources:
         **W.resources(config, "cpu"),
     conda:
@@ -136,8 +135,8 @@ rule evaluate_radgraph:
 
 rule evaluate_alignment:
     input:
-        images=lambda w: EP.image_shards(config, w.model),
         **EP.demo_weights_input(config, "biovil_t"),
+        images=lambda w: EP.image_shards(config, w.model),
     output:
         "results/evaluation/alignment/{model}.json",
     log:
@@ -145,8 +144,12 @@ rule evaluate_alignment:
     benchmark:
         "results/benchmarks/evaluate_alignment/{model}.tsv"
     params:
-        **config_params(config, device="evaluation.device", interpreter="evaluation.interpreters.alignment"),
-        biovil_t=W.weight_path(config, "biovil_t"),
+        **config_params(
+            config,
+            biovil_t="weights.biovil_t",
+            device="evaluation.device",
+            interpreter="evaluation.interpreters.alignment",
+        ),
     resources:
         **W.resources(config, "cpu"),
     conda:
@@ -165,9 +168,9 @@ if "biovil_t" in W.metric_demo_weights(config):
         log:
             "results/logs/make_demo_biovil_t/make_demo_biovil_t.log",
         params:
+            **config_params(config, interpreter="evaluation.interpreters.alignment", seed="seed"),
             name="biovil_t",
             environment="alignment",
-            **config_params(config, interpreter="evaluation.interpreters.alignment", seed="seed"),
         resources:
             **W.resources(config, "cpu"),
         conda:
@@ -184,9 +187,9 @@ if "radgraph" in W.metric_demo_weights(config):
         log:
             "results/logs/make_demo_radgraph/make_demo_radgraph.log",
         params:
+            **config_params(config, interpreter="evaluation.interpreters.radgraph", seed="seed"),
             name="radgraph",
             environment="radgraph",
-            **config_params(config, interpreter="evaluation.interpreters.radgraph", seed="seed"),
         resources:
             **W.resources(config, "cpu"),
         conda:
