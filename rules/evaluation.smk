@@ -9,7 +9,8 @@
 #   results/evaluation/generation/{model}.json          evaluate_generation    (cpu)
 #   results/evaluation/per_pathology/{model}.json       evaluate_per_pathology (cpu)
 # Models: unix (stage 1), unix-256 (stage 2), unix-512 (stage 3), ablation-<variant> (Table 5), init (the
-# untrained initial model, Table 3's control row), and
+# untrained initial model, Table 3's control row), unix-blank (stage 1 trained and evaluated on black images,
+# Table 2's text-only control), and
 # release (the released checkpoint of weights.unix; no training rule runs for it).
 # generate_reports reads UniX's test_data.json when evaluation.understanding_test_set is set (its items, prompts
 # and references, images from the MIMIC-CXR-JPG tree), else our understanding split.
@@ -20,7 +21,7 @@ EV = config["evaluation"]
 
 
 wildcard_constraints:
-    model=r"unix|unix-256|unix-512|init|release|ablation-[A-Za-z0-9_.]+",
+    model=r"unix|unix-256|unix-512|unix-blank|init|release|ablation-[A-Za-z0-9_.]+",
     shard=r"\d{3}",
     imageset=r"real|generated-[A-Za-z0-9_.-]+",
 
@@ -63,6 +64,7 @@ rule generate_reports:
         dtype=EV["inference"]["dtype"],
         compile=EV["inference"]["compile"],
         limit=lambda w: EP.sample_limit(config, w.model),
+        blank_images=lambda w: EP.blank_images(w.model),
         generation=report_kwargs(config["model"]),
         seed=config["seed"],
     resources:

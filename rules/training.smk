@@ -31,6 +31,27 @@ rule train_stage1:
         "../workflow_scripts/train_stage.py"
 
 
+rule train_stage1_blank:  # Table 2's text-only control: stage 1 on black images (synthetic data only)
+    input:
+        unpack(lambda w: TP.data_inputs(config, "stage1_blank")),
+        init=TP.init_model("stage1_blank"),
+    output:
+        **TP.rule_outputs("stage1_blank"),
+    log:
+        "results/logs/train_stage1_blank/train_stage1_blank.log",
+    benchmark:
+        "results/benchmarks/train_stage1_blank/train_stage1_blank.tsv"
+    params:
+        **TP.rule_params(config, "stage1_blank"),
+    resources:
+        **W.resources(config, "train", "stage1"),
+        attempt=W.attempt,
+    conda:
+        "../envs/model.yaml"
+    script:
+        "../workflow_scripts/train_stage.py"
+
+
 rule train_stage2:
     input:
         unpack(lambda w: TP.data_inputs(config, "stage2")),

@@ -28,40 +28,44 @@ MEAN_IMAGE_RATIO_MAX = 0.5
 VAE_SETTINGS = {"steps": 80, "batch_size": 16, "lr": 3e-3, "kl_weight": 1e-4, "resolutions": [64],
                 "eval_images": 24}
 STAGE2_STEPS = 150
+STAGE1_STEPS = 150
+F1_MARGIN = 0.3
+
+
+# Findings of item i of the learning set: drawn into the image and written in its report, independently of
+# each other, each in a minority of the images (so that neither "always" nor "never" scores well).
+FINDINGS = {"Cardiomegaly": (lambda i: i % 3 == 1, "The heart is enlarged.", "The heart size is normal."),
+            "Pleural Effusion": (lambda i: i % 4 == 0, "There is a pleural effusion.",
+                                 "There is no pleural effusion.")}
 
 
 def _radiographs(n: int, seed: int) -> tuple[list[bytes], list[str]]:
-    """PNG bytes and prompts of `n` synthetic frontal radiographs, half with cardiomegaly, some with an
-    effusion (the prompt says which)."""
+    """PNG bytes and reports (FINDINGS text) of `n` synthetic frontal radiographs with the FINDINGS drawn in."""
     from unix.data.radiograph import Anatomy, Findings, render_frontal, to_uint8
 
     rng = np.random.default_rng(seed)
-    pngs, prompts = [], []
+    pngs, texts = [], []
     for i in range(n):
-        strength = {}
-        if i % 2:
-            strength["Cardiomegaly"] = 1.0
-        if i % 3 == 0:
-            strength["Pleural Effusion"] = 1.0
+        strength = {name: 1.0 for name, (present, _, _) in FINDINGS.items() if present(i)}
         img = to_uint8(render_frontal(96, 96, Anatomy.sample(rng), Findings(strength=strength), rng))
         buf = io.BytesIO()
         Image.fromarray(img).save(buf, format="PNG")
         pngs.append(buf.getvalue())
-        words = [w for w, on in (("The heart is enlarged.", i % 2), ("There is a pleural effusion.", i % 3 == 0))
-                 if on]
-        prompts.append(" ".join(words) or "The heart size is normal. The lungs are clear.")
-    return pngs, prompts
+        texts.append(" ".join(yes if present(i) else no for present, yes, no in FINDINGS.values()))
+    return pngs, texts
 
 
 def _dataset(root: Path, n_train: int = 96, n_test: int = 32) -> tuple[Path, Path, list[str]]:
-    pngs, prompts = _radiographs(n_train + n_test, seed=0)
+    """One image shard and one split table serving both tasks: `prompt` (generation) and
+    `findings`/`impression` (understanding) hold the same text."""
+    pngs, texts = _radiographs(n_train + n_test, seed=0)
     ids = [f"d{i:04d}" for i in range(len(pngs))]
     shard = root / "images.parquet"
     pd.DataFrame({"dicom_id": ids, "image": pngs}).to_parquet(shard)
     split = root / "split.parquet"
-    pd.DataFrame({"dicom_id": ids, "split": ["train"] * n_train + ["test"] * n_test,
-                  "prompt": prompts}).to_parquet(split)
-    return split, shard, prompts
+    pd.DataFrame({"dicom_id": ids, "study_id": range(len(ids)), "split": ["train"] * n_train + ["test"] * n_test,
+                  "prompt": texts, "findings": texts, "impression": texts}).to_parquet(split)
+    return split, shard, texts
 
 
 def _pixels(images: list[Image.Image], side: int = 16) -> np.ndarray:
@@ -73,6 +77,54 @@ def _generated(model_dir: Path, prompts: list[str]) -> list[Image.Image]:
 
     model, tokenizer = load_model(model_dir)
     return generate_images(model, tokenizer, prompts, seeds=list(range(len(prompts))), image_size=64)
+
+
+def _train(recipe, init: Path, out: Path, split: Path, shard: Path) -> Path:
+    """Train `recipe` from `init` on the learning set; returns the final model directory."""
+    from unix.training.run import main as train_main
+
+    data = {f"{kind}_split": str(split) for kind in ("und", "gen")}
+    data.update({f"{kind}_images": [str(shard)] for kind in ("und", "gen")})
+    train_main({"recipe": recipe.to_dict(), "init": str(init), "checkpoints": str(out / "ck"), **data,
+                "final": str(out / "final"), "log_csv": str(out / "log.csv"), "loss_png": str(out / "loss.png"),
+                "summary": str(out / "summary.json")})
+    return out / "final"
+
+
+def _finding_f1(model_dir: Path, split: Path, shard: Path, out: Path, blank: bool) -> dict[str, float]:
+    """F1 (rules labeler) of each of FINDINGS in the reports `model_dir` writes for the test images (black
+    images with `blank`), against the test reports."""
+    from unix.evaluation.label_f1 import per_finding_f1
+    from unix.evaluation.steps import generate_reports_step
+    from unix.labels import label_reports
+
+    generate_reports_step(str(model_dir), str(split), None, [str(shard)], str(out), blank_images=blank)
+    reports = pd.read_parquet(out)
+    f1 = per_finding_f1(label_reports(reports["reference"].tolist()), label_reports(reports["generated"].tolist()),
+                        "negative")
+    return {name: f1[name] for name in FINDINGS}
+
+
+@pytest.mark.slow
+def test_stage1_reports_depend_on_the_image(tmp_path):
+    """Stage 1 trained on the images writes reports whose findings beat the same recipe trained and
+    evaluated with black images (the text-only control, recipe blank_images)."""
+    from unix.model.initial import write_initial_model
+    from unix.training.recipes import StageRecipe
+
+    split, shard, texts = _dataset(tmp_path)
+    weights = {"unix": "", "janus_pro": "", "siglip": "", "vae": "", "raddino": ""}
+    write_initial_model(tmp_path / "init", "tiny", weights, texts, 256, {}, seed=0)
+    f1 = {}
+    for name, blank in (("stage1", False), ("stage1_blank", True)):
+        recipe = StageRecipe(name=name, trainable="understanding", task="understanding", steps=STAGE1_STEPS,
+                             batch_size=8, lr=2e-3, warmup_steps=5, checkpoint_every=10_000, blank_images=blank,
+                             seed=0)
+        final = _train(recipe, tmp_path / "init", tmp_path / name, split, shard)
+        f1[name] = _finding_f1(final, split, shard, tmp_path / f"{name}-reports.parquet", blank)
+    mean = {name: float(np.mean(list(v.values()))) for name, v in f1.items()}
+    print(f"learning: stage 1 finding F1 {f1}; mean {mean}")
+    assert mean["stage1"] >= mean["stage1_blank"] + F1_MARGIN, f1
 
 
 @pytest.mark.slow

@@ -9,7 +9,8 @@
     results/evaluation/radgraph/{model}.json                 evaluate_radgraph (envs/radgraph.yaml; -> understanding)
     results/evaluation/alignment/{model}.json                evaluate_alignment (envs/alignment.yaml; -> generation)
 
-Model names: ``unix`` (stage 1, understanding), ``unix-256`` (stage 2), ``unix-512`` (stage 3),
+Model names: ``unix`` (stage 1, understanding), ``unix-blank`` (stage 1 trained and evaluated on black images:
+Table 2's text-only control, on synthetic data only), ``unix-256`` (stage 2), ``unix-512`` (stage 3),
 ``ablation-<variant>`` (Table 5, results/ablation/<variant>/final), ``init`` (the initial model before any
 training: Table 3's control row, whose FD the trained generation branch must beat) and ``release`` (the released UniX
 checkpoint of config weights.unix, converted by the release_model rule into results/model/release; it is
@@ -24,7 +25,8 @@ from unix.workflow import RESULTS
 EVALUATION = RESULTS / "evaluation"
 REAL = "real"
 GENERATED_PREFIX = "generated-"
-_STAGE_OF = {"unix": "stage1", "unix-256": "stage2", "unix-512": "stage3"}
+_STAGE_OF = {"unix": "stage1", "unix-256": "stage2", "unix-512": "stage3", "unix-blank": "stage1_blank"}
+BLANK = "unix-blank"  # Stage 1's text-only control: trained and evaluated on black images (Table 2's control row)
 RELEASE = "release"
 INIT = "init"  # the initial model (results/model/init): the untrained generation branch, a Table-3 control
 RELEASE_MODEL = str(RESULTS / "model" / "release")
@@ -58,9 +60,15 @@ def generation_size(config: dict[str, Any], model: str) -> int:
     _check_model(model)
     stage = ("stage2" if model.startswith("ablation-") or model == INIT else "stage3" if model == RELEASE
              else _STAGE_OF[model])
-    if stage == "stage1":
-        raise ValueError("model 'unix' is the understanding checkpoint; generation uses unix-256 or unix-512")
+    if stage.startswith("stage1"):
+        raise ValueError(f"model {model!r} is an understanding checkpoint; generation uses unix-256 or unix-512")
     return int(config["training"][stage]["resolution"])
+
+
+def blank_images(model: str) -> bool:
+    """Whether `model`'s reports are generated from black images (the text-only control, as it was trained)."""
+    _check_model(model)
+    return model == BLANK
 
 
 def sample_limit(config: dict[str, Any], model: str) -> int:
@@ -161,9 +169,11 @@ def understanding_image_size(config: dict[str, Any]) -> int:
 
 
 def understanding_models(config: dict[str, Any]) -> list[str]:
+    """unix, the Table-5 variants, and on synthetic data (where it is cheap) the text-only control unix-blank."""
     from unix.training.recipes import ablation_variants
+    from unix.workflow import uses_synthetic
 
-    return ["unix", *(f"ablation-{v}" for v in ablation_variants(config))]
+    return ["unix", *([BLANK] if uses_synthetic(config) else []), *(f"ablation-{v}" for v in ablation_variants(config))]
 
 
 def generation_models(config: dict[str, Any]) -> list[str]:

@@ -26,6 +26,10 @@ from typing import Any, Literal
 
 STAGES = ("stage1", "stage2", "stage3")
 ABLATION_VARIANTS = ("gen_only", "joint_mixed", "joint_gen_only")
+# Control recipes: a stage's recipe with one change that removes what the stage should learn from, so that the
+# evaluation shows whether it did. stage1_blank: Stage 1 trained (and evaluated) on black images, the text-only
+# control of Table 2 (trained on synthetic data only: unix.evaluation.paths.understanding_models).
+CONTROLS = {"stage1_blank": ("stage1", {"blank_images": True})}
 
 Trainable = Literal["understanding", "generation", "both"]
 Task = Literal["understanding", "generation", "mixed"]
@@ -100,6 +104,10 @@ class StageRecipe:
     group_by_length: bool = False
     """Batch samples of similar text length (``data.LengthGroupedSampler``) to cut padding; off: random
     micro-batches padded to their longest sample (upstream packs sequences instead)."""
+    blank_images: bool = False
+    """Text-only control: every understanding image is replaced by a black image of the same size (training
+    here, and the control model's evaluation), so the model can learn only the reports' text statistics.
+    Used only by the Stage-1 control ``stage1_blank`` (Table 2's blank-image row); never a stage's default."""
     activation_checkpointing: bool = False
     """Recompute each decoder layer's and SigLIP layer's activations in the backward pass instead of keeping
     them (``torch.utils.checkpoint``, non-reentrant): activation memory of one layer instead of all, for about
@@ -137,8 +145,9 @@ class StageRecipe:
             raise bad("ce_weighting", "must be token or sqrt_span")
         if self.mixed_precision not in ("auto", "no", "bf16"):
             raise bad("mixed_precision", "must be auto, no or bf16")
-        if not isinstance(self.activation_checkpointing, bool):
-            raise bad("activation_checkpointing", "must be true or false")
+        for key in ("activation_checkpointing", "blank_images"):
+            if not isinstance(getattr(self, key), bool):
+                raise bad(key, "must be true or false")
         if self.task == "mixed" and self.mix_ratio <= 0:
             raise bad("mix_ratio", "must be > 0 for task mixed (understanding batches per generation batch)")
         self.betas = tuple(float(b) for b in self.betas)  # YAML gives a list
@@ -201,6 +210,10 @@ def recipe_from_config(config: dict[str, Any], name: str) -> StageRecipe:
     if name in STAGES:
         values = dict(training[name])
         structure = _STRUCTURE[name]
+    elif name in CONTROLS:
+        stage, change = CONTROLS[name]
+        values = {**training[stage], **change}
+        structure = _STRUCTURE[stage]
     else:
         mix_ratio = None
         base_name = name
@@ -212,7 +225,7 @@ def recipe_from_config(config: dict[str, Any], name: str) -> StageRecipe:
                 mix_ratio = None
         if base_name not in _STRUCTURE or base_name in STAGES or name not in ablation_variants(config):
             raise ValueError(
-                f"unknown training recipe {name!r}; known: {', '.join(recipe_names(config))}"
+                f"unknown training recipe {name!r}; known: {', '.join([*recipe_names(config), *CONTROLS])}"
             )
         values = {k: v for k, v in training["stage2"].items()}
         values.update({k: v for k, v in training["ablation"].items() if k not in _ABLATION_ONLY})
@@ -223,8 +236,9 @@ def recipe_from_config(config: dict[str, Any], name: str) -> StageRecipe:
             values["mix_ratio"] = 0.0
     unknown = sorted(set(values) - known - _ABLATION_ONLY)
     if unknown:
+        section = name if name in STAGES else CONTROLS[name][0] if name in CONTROLS else "ablation"
         raise ValueError(
-            f"config training.{name if name in STAGES else 'ablation'} has unknown keys {unknown}; "
+            f"config training.{section} has unknown keys {unknown}; "
             f"allowed: {sorted(known - {'name', 'trainable', 'task'})}"
         )
     values.update(structure)
