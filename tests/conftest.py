@@ -28,6 +28,7 @@ def repo() -> Path:
 # the demo had before it was made to learn, so the suite stays fast.
 TEST_TRAINING_BUDGETS = {
     "demo_vae": {"steps": 20},
+    "stage1": {"steps": 12, "batch_size": 4, "lr": 1.0e-3, "warmup_steps": 2, "checkpoint_every": 5},
     "stage2": {"steps": 12, "batch_size": 4, "lr": 1.0e-3, "warmup_steps": 2, "checkpoint_every": 5},
     "stage3": {"steps": 12, "warmup_steps": 2, "checkpoint_every": 5},
 }

@@ -416,5 +416,6 @@ def test_each_table_target_builds_only_what_it_needs(tmp_path, snakemake_run):
     assert {"train_stage2", "train_stage3", "make_table3"} <= t3_init
     assert not t3_init & {"train_stage1", "clean_reports", "gather_cleaned_reports"}
     t2 = jobs("table2")
-    assert {"make_table2", "evaluate_understanding"} <= t2
+    assert {"make_table2", "evaluate_understanding", "train_stage1_blank"} <= t2  # the text-only control
+    assert "train_stage1_blank" not in t3
     assert not t2 & {"generate_images", "extract_features", "train_stage2", "train_stage3", "train_ablation"}
