@@ -1,13 +1,18 @@
-"""The model learns: on a small synthetic set, trained from scratch, the demo VAE reconstructs and Stage 2
-moves the generated images towards the real ones (same prompts, same noise seeds as the untrained model).
+"""The model learns: on a small synthetic set, trained from scratch, the demo VAE reconstructs, Stage 2 moves the
+generated images towards the real ones (same prompts, same noise seeds as the untrained model), and Stage 1
+writes reports whose findings depend on the image (against the same recipe on black images).
 
 Criterion (b): the squared distance between the mean generated image and the mean real image (16 x 16 px)
-falls to at most half of the untrained model's. FD-RadDino with the demo's random RadDino stand-in is not
-used: it rewards the diversity of the untrained model's decoded noise and rose (3.05 -> 5.13) while the
-images became radiograph-like; it is printed for information.
+falls to at most half of the untrained model's. FD-RadDino with the demo's random RadDino stand-in is printed,
+not asserted, because it does not track learning here: the untrained model's images are already the trained
+VAE's blurred thorax (the decoder maps any latent there), and the stand-in's features rank them no worse than
+Stage 2's. Measured on all 128 images (seed 0): Stage 2 3.94 -> 4.96; with the flow-matching target's sign
+flipped (a sabotage) it FELL to 2.29 while the mean-image distance rose 0.0031 -> 0.0067 (the check fails, as it
+should). Other stand-ins did not halve it either (seed 1: 5.84 -> 8.12; initializer_range 1.0: 13.4 -> 10.8;
+hidden 64: 19.07 -> 19.11; FD of 8 x 8 pixel images 0.33 -> 0.23).
 
-This is the check a sign error in the velocity, a transposed position table or a broken VAE would fail;
-the rest of the suite checks shapes and parity, not learning.
+This is the check a sign error in the velocity, a transposed position table, a broken VAE or a vision path the
+decoder ignores would fail; the rest of the suite checks shapes and parity, not learning.
 """
 
 from __future__ import annotations
@@ -18,18 +23,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 from PIL import Image
 
-# Measured with the budgets below (seed 0): VAE test PSNR at 64 px 20.6 dB (random init: 11.7 dB);
-# mean-image distance 0.0042 (untrained) -> 0.0009 (Stage 2), a ratio of 0.21; the thresholds leave a margin.
+# Measured with the budgets below (seed 0): VAE test PSNR at 64 px 20.9 dB (random init: 11.7 dB);
+# mean-image distance 0.0031 (untrained) -> 0.0008 (Stage 2), a ratio of 0.25; Stage 1 mean F1 on FINDINGS 0.76
+# (cardiomegaly 0.91, effusion 0.62) against 0.00 for the blank-image control. The thresholds leave a margin.
 PSNR_MIN_DB = 17.0
 MEAN_IMAGE_RATIO_MAX = 0.5
 VAE_SETTINGS = {"steps": 80, "batch_size": 16, "lr": 3e-3, "kl_weight": 1e-4, "resolutions": [64],
                 "eval_images": 24}
 STAGE2_STEPS = 150
-STAGE1_STEPS = 80
-F1_MARGIN = 0.3
+STAGE1_STEPS = 200
+F1_MARGIN = 0.4
 
 
 # Findings of item i of the learning set: drawn into the image and written in its report, independently of
