@@ -23,6 +23,7 @@
 #   results/model/init/                                   init_model (UniX weights + config.json + tokenizer)
 #   results/model/release/                                release_model (the released checkpoint, weights.unix)
 #   results/train/{stage}/{final/,log.csv,loss.png,summary.json}  train_stage (checkpoints/ beside them)
+#   results/train/stage1_blank/{final/,log.csv,loss.png,summary.json}  train_stage1_blank (text-only control)
 #   results/ablation/{variant}/{final/,log.csv,loss.png,summary.json}  train_ablation (checkpoints/ beside them)
 #   results/evaluation/reports/{model}.parquet            generate_reports (understanding test set)
 #   results/evaluation/images/{model}/{shard}.parquet     generate_images (generation test set, one job per shard)
@@ -38,7 +39,8 @@
 # Every rule also writes results/logs/<rule>/... and most results/benchmarks/<rule>/... .
 # Every output has a provenance record beside it: <output>.prov.json (see unix/provenance).
 #
-# Models ({model}): unix (results/train/stage1/final), unix-256 (stage2), unix-512 (stage3),
+# Models ({model}): unix (results/train/stage1/final), unix-256 (stage2), unix-512 (stage3), unix-blank
+# (results/train/stage1_blank/final, Table 2's text-only control on synthetic data),
 # ablation-<variant> (results/ablation/<variant>/final), init (results/model/init, Table 3's untrained control
 # row) and release (results/model/release, the released UniX checkpoint of config weights.unix). The tables
 # evaluate understanding (reports, radgraph, understanding) for unix, release and ablation-<variant>, and

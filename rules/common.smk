@@ -46,7 +46,7 @@ wildcard_constraints:
     shard=r"\d\d\d+",
     stage="|".join(STAGES),
     variant="|".join(ablation_variants(config)),
-    model=r"unix|unix-256|unix-512|init|release|ablation-[A-Za-z0-9_.]+",
+    model=r"unix|unix-256|unix-512|unix-blank|init|release|ablation-[A-Za-z0-9_.]+",
     imageset=r"real|generated-[A-Za-z0-9_.-]+",
     table="|".join(T.TABLE_KEYS),
     release_table="|".join(T.RELEASE_TABLE_KEYS),

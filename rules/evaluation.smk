@@ -47,6 +47,7 @@ rule generate_reports:
         test_data=EP.understanding_test_data(config),
         images_root=str(W.mimic_root(config)),
         limit=lambda w: EP.sample_limit(config, w.model),
+        blank_images=lambda w: EP.blank_images(w.model),
         generation=report_kwargs(config["model"]),
     resources:
         **W.resources(config, "infer"),

@@ -40,6 +40,38 @@ rule train_stage:
         "../workflow_scripts/train_stage.py"
 
 
+# Table 2's text-only control: Stage 1's recipe trained on black images (synthetic data only; model unix-blank).
+rule train_stage1_blank:
+    input:
+        unpack(lambda w: TP.data_inputs(config, "stage1_blank")),
+        init=lambda w: TP.init_model("stage1_blank", config),
+    output:
+        final=directory("results/train/stage1_blank/final"),
+        log_csv="results/train/stage1_blank/log.csv",
+        loss_png="results/train/stage1_blank/loss.png",
+        summary="results/train/stage1_blank/summary.json",
+    log:
+        "results/logs/train_stage1_blank/train_stage1_blank.log",
+    benchmark:
+        "results/benchmarks/train_stage1_blank/train_stage1_blank.tsv"
+    params:
+        **config_params(
+            config,
+            stage_settings="training.stage1",
+            accelerate_config="training.accelerate_config",
+            seed="seed",
+        ),
+        recipe=lambda w: TP.rule_params(config, "stage1_blank")["recipe"],
+        checkpoints="results/train/stage1_blank/checkpoints",
+    resources:
+        **W.resources(config, "train", "stage1"),
+        attempt=W.attempt,
+    conda:
+        "../envs/model.yaml"
+    script:
+        "../workflow_scripts/train_stage.py"
+
+
 rule train_ablation:
     input:
         unpack(lambda w: TP.data_inputs(config, w.variant)),

@@ -84,7 +84,7 @@ def test_each_training_stage_may_override_the_train_family():
 
 def test_training_rules_use_their_stage_resources_and_record_the_attempt():
     text = (REPO / "rules" / "training.smk").read_text()
-    for rule, stage in (("train_stage", "{stage}"), ("train_ablation", "ablation")):
+    for rule, stage in (("train_stage", "{stage}"), ("train_stage1_blank", "stage1"), ("train_ablation", "ablation")):
         block = re.search(rf"rule {rule}:(.*?)(?=^rule |\Z)", text, re.S | re.M).group(1)
         assert f'**W.resources(config, "train", "{stage}")' in block and "attempt=W.attempt" in block, rule
 

@@ -95,6 +95,21 @@ def test_table3_control_row_gives_the_fd_ratio_note(tmp_path):
     assert B.learning_notes(rows[:1]) == []
 
 
+def test_table2_blank_image_control_gives_the_finding_f1_note(tmp_path):
+    """Table 2's text-only control: the notes give each row's F1 on the four clearly drawn findings."""
+    t = paper_table("table2")
+    rows = [B.measured_row(t, write_metrics(tmp_path / f"{n}.json", {f"f1_uncertain_neg/{f}": v * (i + 1) / 10
+                                                                    for i, f in enumerate(B.CLEAR_FINDINGS)}), name)
+            for n, name, v in (("a", "ours: unix", 2.0), ("b", "control: unix-blank (blank images)", 0.0))]
+    assert rows[0].finding_f1 == pytest.approx({"Cardiomegaly": 20.0, "Pleural Effusion": 40.0,
+                                                "Pneumothorax": 60.0, "Support Devices": 80.0})
+    assert B.learning_notes(rows) == [
+        "ours: unix: mean F1 (u=neg, %) on the findings drawn most clearly into the synthetic images 50.0 "
+        "(Cardiomegaly 20.0, Pleural Effusion 40.0, Pneumothorax 60.0, Support Devices 80.0); control: unix-blank "
+        "(blank images): 0.0 (Cardiomegaly 0.0, Pleural Effusion 0.0, Pneumothorax 0.0, Support Devices 0.0)"]
+    assert B.learning_notes(rows[:1]) == []
+
+
 def test_table2_scales_fractions_to_percent_and_marks_unreported(tmp_path):
     cols = paper_table("table2").columns
     path = tmp_path / "unix.json"
@@ -426,5 +441,6 @@ def test_each_table_target_builds_only_what_it_needs(tmp_path, snakemake_run):
     assert not t3_init & {"train_stage[stage1]", "clean_reports", "gather_cleaned_reports"}
     t2 = jobs("table2")
     assert {"make_table[table2]", "evaluate_understanding"} <= t2
+    assert "train_stage1_blank" in t2 and "train_stage1_blank" not in t3  # the text-only control
     assert not t2 & {"generate_images", "extract_features", "train_stage[stage2]", "train_stage[stage3]",
                      "train_ablation"}

@@ -160,6 +160,35 @@ def test_recipes_come_from_config_with_the_paper_structure():
         recipe_from_config(config, "stage2")
 
 
+def test_blank_image_control_is_stage1_on_black_images(tiny_training_setup):
+    """The text-only control (recipe stage1_blank) is Stage 1's recipe with blank_images, and its data set
+    gives black images of the real ones' size with the same reports."""
+    from dataclasses import replace
+
+    import numpy as np
+    from conftest import demo_config
+
+    from unix.training import data as D
+    from unix.training.paths import init_model
+    from unix.training.recipes import recipe_from_config
+
+    config = demo_config()
+    control, stage1 = recipe_from_config(config, "stage1_blank"), recipe_from_config(config, "stage1")
+    assert control.blank_images and not stage1.blank_images
+    assert replace(control, name="stage1", blank_images=False) == stage1
+    assert init_model("stage1_blank") == init_model("stage1")
+    with pytest.raises(ValueError, match="blank_images='yes' must be true or false"):
+        replace(stage1, blank_images="yes")
+
+    _, files = tiny_training_setup
+    store = D.ImageStore([files["images"]])
+    pairs = D.understanding_pairs(files["und_split"], files["reports"])
+    real, blank = D.UnderstandingDataset(pairs, store), D.UnderstandingDataset(pairs, store, blank=True)
+    (image, text), (black, same) = real[(0, 0)], blank[(0, 0)]
+    assert same == text and black.size == image.size and np.asarray(image).std() > 0
+    assert not np.asarray(black).any()
+
+
 def test_mixed_schedule_interleaves_understanding_at_the_ratio():
     from unix.training.recipes import StageRecipe
     from unix.training.trainer import TrainState, micro_tasks

@@ -12,7 +12,7 @@ def main(smk):
                                  [] if test_data else list(i.images), smk.output[0], prompt=p.prompt,
                                  batch_size=p.batch_size, device=p.device, limit=p.limit,
                                  generation_kwargs=p.generation, test_data=test_data, images_root=p.images_root,
-                                 dtype=p.dtype, compile=p.compile)
+                                 dtype=p.dtype, compile=p.compile, blank_images=p.blank_images)
 
 
 run_step(snakemake, main)  # noqa: F821

@@ -9,8 +9,9 @@
     results/evaluation/radgraph/{model}.json                 evaluate_radgraph (envs/radgraph.yaml; -> understanding)
     results/evaluation/alignment/{model}.json                evaluate_alignment (envs/alignment.yaml; -> generation)
 
-Model names (:mod:`unix.stages` maps them to stages): ``unix`` (stage 1, understanding), ``unix-256`` (stage 2),
-``unix-512`` (stage 3), ``ablation-<variant>`` (Table 5, results/ablation/<variant>/final), ``init`` (the initial
+Model names (:mod:`unix.stages` maps them to stages): ``unix`` (stage 1, understanding), ``unix-blank``
+(stage 1 trained and evaluated on black images: Table 2's text-only control, synthetic data only), ``unix-256``
+(stage 2), ``unix-512`` (stage 3), ``ablation-<variant>`` (Table 5, results/ablation/<variant>/final), ``init`` (the initial
 model before any training: Table 3's control row, whose FD the trained generation branch must beat) and ``release``
 (the released UniX checkpoint of config weights.unix, converted by the release_model rule into results/model/release;
 it is evaluated like stage 3, for understanding and for generation, and no training rule is involved).
@@ -23,6 +24,7 @@ from typing import Any
 from unix.data.shards import shard_names
 from unix.stages import (
     ABLATION_PREFIX,
+    BLANK,
     GENERATION_MODELS,
     INIT,
     MODEL_STAGES,
@@ -64,6 +66,12 @@ def generation_size(config: dict[str, Any], model: str) -> int:
         raise ValueError(f"model {model!r} is the understanding checkpoint; generation uses "
                          f"{' or '.join(GENERATION_MODELS)}")
     return int(config["training"][stage]["resolution"])
+
+
+def blank_images(model: str) -> bool:
+    """Whether `model`'s reports are generated from black images (the text-only control, as it was trained)."""
+    check_model(model)
+    return model == BLANK
 
 
 def sample_limit(config: dict[str, Any], model: str) -> int:
@@ -168,9 +176,12 @@ def understanding_image_size(config: dict[str, Any]) -> int:
 
 
 def understanding_models(config: dict[str, Any]) -> list[str]:
+    """unix, the Table-5 variants, and on synthetic data (where it is cheap) the text-only control unix-blank."""
     from unix.training.recipes import ablation_variants
+    from unix.workflow import uses_synthetic
 
-    return [UNDERSTANDING_MODEL, *(f"{ABLATION_PREFIX}{v}" for v in ablation_variants(config))]
+    blank = [BLANK] if uses_synthetic(config) else []
+    return [UNDERSTANDING_MODEL, *blank, *(f"{ABLATION_PREFIX}{v}" for v in ablation_variants(config))]
 
 
 def generation_models(config: dict[str, Any]) -> list[str]:

@@ -102,29 +102,35 @@ def generate_reports_step(model_dir: str, split_path: str | None, reports_path: 
                           image_paths: Sequence[str], out: str, prompt: str = "", batch_size: int = 8,
                           device: str = "auto", limit: int = 0, generation_kwargs: dict[str, Any] | None = None,
                           test_data: str = "", images_root: str = "", dtype: str = "auto",
-                          compile: bool = False) -> dict[str, Any]:
+                          compile: bool = False, blank_images: bool = False) -> dict[str, Any]:
     """One report per understanding test image -> parquet (dicom_id, study_id, reference, generated, test_set).
 
     Default: the test rows of our understanding split, with `prompt` (or the model's default) for every
     image. With `test_data` (UniX's test_data.json, evaluation.understanding_test_set): exactly its items,
     each with its own prompt and reference, images read from `images_root` (the MIMIC-CXR-JPG root).
+    `blank_images`: every image is replaced by a black one of its size (the text-only control model).
     """
-    from unix.model.inference import generate_reports, load_model
-    from unix.training.data import UNDERSTANDING_PROMPT
+    # The question Stage 1 trains with (unix.training.data.UniXBatcher): asking another one scores a model on a
+    # prompt it never saw.
+    from unix.model.inference import DEFAULT_REPORT_PROMPT, generate_reports, load_model
 
     if test_data:
         test, images, prompts = _test_data_inputs(test_data, images_root, limit)
     else:
         test, images, prompts = _split_inputs(split_path, reports_path, image_paths, limit)
+    if blank_images:
+        from unix.training.data import blank_like
+
+        images = [blank_like(image) for image in images]
     model, tokenizer = load_model(model_dir, resolve_device(device), task="reports", dtype=dtype, compile=compile)
-    texts = generate_reports(model, tokenizer, images, prompts or prompt or UNDERSTANDING_PROMPT,
+    texts = generate_reports(model, tokenizer, images, prompts or prompt or DEFAULT_REPORT_PROMPT,
                              batch_size=batch_size, **(generation_kwargs or {}))
     test["generated"] = texts
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     test.to_parquet(out, index=False)
     return {"n_reports": len(test), "test_set": test["test_set"].iloc[0] if len(test) else "",
-            "prompt": "per item (test_data.json)" if prompts else prompt or UNDERSTANDING_PROMPT,
-            "n_empty_generated": int(sum(not t.strip() for t in texts))}
+            "prompt": "per item (test_data.json)" if prompts else prompt or DEFAULT_REPORT_PROMPT,
+            "n_empty_generated": int(sum(not t.strip() for t in texts)), "blank_images": blank_images}
 
 
 def generate_images_step(model_dir: str, split_path: str, shard: int, n_shards: int, out: str, seed: int,

@@ -39,6 +39,9 @@ SYNTHETIC_TITLE = "SYNTHETIC DATA (demo run; not comparable with the paper)"
 DIFF_SUFFIX = " Δ vs UniX"
 TEST_SET_COLUMN = "test_set"
 TEST_SET_TABLES = ("table2",)
+# The findings the synthetic generator draws most clearly (unix.data.radiograph): the reports of a model that
+# reads the image must name them more accurately than those of the blank-image control (Table 2's notes).
+CLEAR_FINDINGS = ("Cardiomegaly", "Pleural Effusion", "Pneumothorax", "Support Devices")
 PUBLISHED_TEST_SET = "as published (paper)"
 
 
@@ -64,6 +67,8 @@ class MeasuredRow:
     when the CPU demo trains at a smaller resolution)."""
     source_file: str = ""
     """The metrics file the row was read from (recorded in provenance)."""
+    finding_f1: dict[str, float] = field(default_factory=dict)
+    """F1 (%, uncertain = negative) of each of CLEAR_FINDINGS when the metrics file has it (Table 2's notes)."""
     notes: list[str] = field(default_factory=list)
     """Caveats printed under the Markdown table (labeler approximations, warnings)."""
     test_set: str | None = None
@@ -101,6 +106,8 @@ def measured_row(table: PaperTable, metrics: Any, name: str, source_file: str = 
             row.not_computed[col] = str(metrics.not_computed[metric])
         else:
             row.not_computed[col] = f"metric {metric} missing from {Path(source_file).name or 'the metrics file'}"
+    row.finding_f1 = {f: 100 * float(metrics.values[f"f1_uncertain_neg/{f}"]) for f in CLEAR_FINDINGS
+                      if f"f1_uncertain_neg/{f}" in metrics.values}
     if table.key in TEST_SET_TABLES:
         row.test_set = str(meta.get("test_set") or "not recorded in the metrics file")
         row.notes.append(f"{name}: test set = {row.test_set}")
@@ -252,11 +259,23 @@ def merge_metrics(records: Iterable[Any]) -> Any:
                          meta=meta)
 
 
+def _finding_f1_text(row: MeasuredRow) -> str:
+    per = ", ".join(f"{f} {v:.1f}" for f, v in row.finding_f1.items())
+    return f"{sum(row.finding_f1.values()) / len(row.finding_f1):.1f} ({per})"
+
+
 def learning_notes(rows: list[MeasuredRow]) -> list[str]:
     """Notes comparing each trained row with a control row (name starting "control:") of the same table:
-    FD-RadDino as a ratio to the control's (Table 3: below 0.5 means the generation branch learned)."""
+    FD-RadDino as a ratio to the control's (Table 3: below 0.5 means the generation branch learned), and the
+    mean F1 on the findings drawn most clearly into the synthetic images, CLEAR_FINDINGS (Table 2: above the
+    blank-image control's means the reports depend on the image)."""
     controls = [r for r in rows if r.name.startswith("control:")]
     notes = []
+    for control in (c for c in controls if len(c.finding_f1) == len(CLEAR_FINDINGS)):
+        for row in rows:
+            if row.name.startswith("ours:") and len(row.finding_f1) == len(CLEAR_FINDINGS):
+                notes.append(f"{row.name}: mean F1 (u=neg, %) on the findings drawn most clearly into the synthetic "
+                             f"images {_finding_f1_text(row)}; {control.name}: {_finding_f1_text(control)}")
     for control in controls:
         base = control.values.get("fd_raddino")
         if not base:

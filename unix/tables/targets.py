@@ -42,6 +42,9 @@ GENERATION_MODELS = {S.STAGE_MODELS["stage2"]: "UniX-256", S.STAGE_MODELS["stage
 # training did. Table 3: the initial model (untrained generation branch, images from the same seeds); only on
 # synthetic data (the demo), where it is cheap, since on MIMIC-CXR it would generate the whole test set once more.
 INIT_CONTROL_ROW = "control: init (untrained)"
+# Table 2: Stage 1 trained and evaluated on black images (model unix-blank), the text-only control whose F1 on
+# the findings drawn into the synthetic images the image-reading model must beat; synthetic data only, likewise.
+BLANK_CONTROL_ROW = "control: unix-blank (blank images)"
 
 
 def ablation_variants(config: dict[str, Any]) -> list[str]:
@@ -68,8 +71,11 @@ def _generation_size(config: dict[str, Any], model: str) -> int | None:
 def table_rows(config: dict[str, Any], key: str) -> dict[str, dict[str, Any]]:
     """{measured row name: {"paths": [metrics files], "reference": published row, "resolution": px}}."""
     if key == "table2":
-        return {f"ours: {m}": {"paths": [metrics_path("understanding", m)], "reference": ref}
+        rows = {f"ours: {m}": {"paths": [metrics_path("understanding", m)], "reference": ref}
                 for m, ref in UNDERSTANDING_MODELS.items()}
+        if uses_synthetic(config):
+            rows[BLANK_CONTROL_ROW] = {"paths": [metrics_path("understanding", "unix-blank")], "reference": "UniX"}
+        return rows
     if key in ("table3", "table4"):
         kind = "generation" if key == "table3" else "per_pathology"
         rows = {f"ours: {m}": {"paths": [metrics_path(kind, m)], "reference": ref,

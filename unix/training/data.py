@@ -218,12 +218,19 @@ def _keep_available(pairs: list[tuple[str, str]], store: ImageStore, what: str) 
     return kept
 
 
-class UnderstandingDataset(torch.utils.data.Dataset):
-    """(grayscale image, answer text) pairs; a :class:`Batcher` turns them into model inputs."""
+def blank_like(image: Image.Image) -> Image.Image:
+    """A black image of `image`'s size and mode: the text-only control's input (recipe ``blank_images``)."""
+    return Image.new(image.mode, image.size, 0)
 
-    def __init__(self, pairs: list[tuple[str, str]], store: ImageStore) -> None:
+
+class UnderstandingDataset(torch.utils.data.Dataset):
+    """(grayscale image, answer text) pairs; a :class:`Batcher` turns them into model inputs. With `blank`,
+    every image is black (:func:`blank_like`): the text-only control of recipe ``blank_images``."""
+
+    def __init__(self, pairs: list[tuple[str, str]], store: ImageStore, blank: bool = False) -> None:
         self.pairs = _keep_available(pairs, store, "understanding")
         self.store = store
+        self.blank = blank
 
     def __len__(self) -> int:
         return len(self.pairs)
@@ -231,7 +238,8 @@ class UnderstandingDataset(torch.utils.data.Dataset):
     def __getitem__(self, key: tuple[int, int]) -> tuple[Image.Image, str]:
         _, idx = key
         dicom_id, answer = self.pairs[idx]
-        return self.store.get(dicom_id), answer
+        image = self.store.get(dicom_id)
+        return (blank_like(image) if self.blank else image), answer
 
 
 class GenerationDataset(torch.utils.data.Dataset):

@@ -6,12 +6,13 @@ from pathlib import Path
 from typing import Any
 
 from unix.model.paths import INIT_MODEL
-from unix.stages import STAGES, stage_source_size
+from unix.stages import CONTROLS, STAGES, stage_source_size
 from unix.workflow import CLEANED_REPORTS, GENERATION_SPLIT, RESULTS, UNDERSTANDING_SPLIT
 
 
 def run_dir(recipe: str) -> Path:
-    """results/train/<stage>/ for the stages, results/ablation/<variant>/ for Table-5 variants."""
+    """results/train/<stage>/ for the stages and their controls (results/train/stage1_blank/),
+    results/ablation/<variant>/ for Table-5 variants."""
     # "stage{n}" (a Snakemake wildcard pattern) counts as a stage too.
     is_stage = recipe in STAGES or recipe.startswith("stage")
     return RESULTS / "train" / recipe if is_stage else RESULTS / "ablation" / recipe
@@ -33,7 +34,9 @@ def checkpoint_dir(recipe: str) -> str:
 def init_model(recipe: str, config: dict[str, Any] | None = None) -> str:
     """The model a recipe starts from: init for stage 1, the previous stage's final weights otherwise
     (for stage 2, the initial model when config `training.generation_init` is "init"); Table-5 variants
-    start from stage 2."""
+    start from stage 2; a control recipe starts where its stage does."""
+    if recipe in CONTROLS:
+        return init_model(CONTROLS[recipe], config)
     if recipe == "stage1":
         return INIT_MODEL
     if recipe == "stage2" and config is not None and config["training"]["generation_init"] == "init":

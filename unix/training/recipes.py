@@ -28,6 +28,12 @@ from unix import stages
 from unix.stages import STAGES
 
 ABLATION_VARIANTS = ("gen_only", "joint_mixed", "joint_gen_only")
+# Control recipes: a stage's recipe with one change that removes what the stage should learn from, so that the
+# evaluation shows whether it did. stage1_blank: Stage 1 trained (and evaluated) on black images, the text-only
+# control of Table 2 (trained on synthetic data only: unix.evaluation.paths.understanding_models).
+CONTROL_CHANGES = {"stage1_blank": {"blank_images": True}}
+CONTROLS = {name: (base, CONTROL_CHANGES[name]) for name, base in stages.CONTROLS.items()}
+"""Control recipe name -> (the stage it copies, the fields it changes)."""
 
 Trainable = Literal["understanding", "generation", "both"]
 Task = Literal["understanding", "generation", "mixed"]
@@ -102,6 +108,10 @@ class StageRecipe:
     group_by_length: bool = False
     """Batch samples of similar text length (``data.LengthGroupedSampler``) to cut padding; off: random
     micro-batches padded to their longest sample (upstream packs sequences instead)."""
+    blank_images: bool = False
+    """Text-only control: every understanding image is replaced by a black image of the same size (training
+    here, and the control model's evaluation), so the model can learn only the reports' text statistics.
+    Used only by the Stage-1 control ``stage1_blank`` (Table 2's blank-image row); never a stage's default."""
     activation_checkpointing: bool = False
     """Recompute each decoder layer's and SigLIP layer's activations in the backward pass instead of keeping
     them (``torch.utils.checkpoint``, non-reentrant): activation memory of one layer instead of all, for about
@@ -139,8 +149,9 @@ class StageRecipe:
             raise bad("ce_weighting", "must be token or sqrt_span")
         if self.mixed_precision not in ("auto", "no", "bf16"):
             raise bad("mixed_precision", "must be auto, no or bf16")
-        if not isinstance(self.activation_checkpointing, bool):
-            raise bad("activation_checkpointing", "must be true or false")
+        for key in ("activation_checkpointing", "blank_images"):
+            if not isinstance(getattr(self, key), bool):
+                raise bad(key, "must be true or false")
         if self.task == "mixed" and self.mix_ratio <= 0:
             raise bad("mix_ratio", "must be > 0 for task mixed (understanding batches per generation batch)")
         self.betas = tuple(float(b) for b in self.betas)  # YAML gives a list
@@ -166,8 +177,9 @@ class StageRecipe:
         return d
 
 
-# Fields of StageRecipe that no config key sets: the run's name and its structure (_STRUCTURE below).
-_STRUCTURE_FIELDS = ("name", "trainable", "task")
+# Fields of StageRecipe that no config key sets: the run's name, its structure (_STRUCTURE below) and what a
+# control recipe changes (CONTROL_CHANGES).
+_STRUCTURE_FIELDS = ("name", "trainable", "task", *{k for change in CONTROL_CHANGES.values() for k in change})
 # Mixed training only: set by config training.ablation, never by a stage.
 _MIXED_FIELDS = ("mix_ratio", "understanding_loss_weight")
 
@@ -215,6 +227,10 @@ def recipe_from_config(config: dict[str, Any], name: str) -> StageRecipe:
     if name in STAGES:
         values = dict(training[name])
         structure = _STRUCTURE[name]
+    elif name in CONTROLS:
+        stage, change = CONTROLS[name]
+        values = dict(training[stage])
+        structure = {**_STRUCTURE[stage], **change}
     else:
         mix_ratio = None
         base_name = name
@@ -226,7 +242,7 @@ def recipe_from_config(config: dict[str, Any], name: str) -> StageRecipe:
                 mix_ratio = None
         if base_name not in _STRUCTURE or base_name in STAGES or name not in ablation_variants(config):
             raise ValueError(
-                f"unknown training recipe {name!r}; known: {', '.join(recipe_names(config))}"
+                f"unknown training recipe {name!r}; known: {', '.join([*recipe_names(config), *CONTROLS])}"
             )
         values = {k: v for k, v in training["stage2"].items()}
         values.update({k: v for k, v in training["ablation"].items() if k not in _ABLATION_ONLY})
@@ -237,8 +253,9 @@ def recipe_from_config(config: dict[str, Any], name: str) -> StageRecipe:
             values["mix_ratio"] = 0.0
     unknown = sorted(set(values) - set(HYPER_PARAMETERS) - _ABLATION_ONLY)
     if unknown:
+        section = name if name in STAGES else CONTROLS[name][0] if name in CONTROLS else "ablation"
         raise ValueError(
-            f"config training.{name if name in STAGES else 'ablation'} has unknown keys {unknown}; "
+            f"config training.{section} has unknown keys {unknown}; "
             f"allowed: {sorted(HYPER_PARAMETERS)}"
         )
     values.update(structure)

@@ -24,7 +24,8 @@ def build_loaders(spec: dict[str, Any], recipe, tokenizer, model_config):
     und = gen = None
     if recipe.uses_understanding_data:
         store = D.ImageStore(spec["und_images"])
-        ds = D.UnderstandingDataset(D.understanding_pairs(spec["und_split"], spec.get("reports")), store)
+        ds = D.UnderstandingDataset(D.understanding_pairs(spec["und_split"], spec.get("reports")), store,
+                                    blank=recipe.blank_images)
         und = D.make_loader(ds, batcher, batch_size=recipe.batch_size, seed=recipe.seed,
                             num_workers=recipe.num_workers, group_by_length=recipe.group_by_length)
     if recipe.uses_generation_data:
