@@ -18,6 +18,13 @@ BIN = Path(sys.executable).parent
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+# Under pytest-xdist the workers share the machine's cores: one intra-op thread per process (inherited by the
+# Snakemake jobs and training processes a test starts) avoids oversubscription, which made single tests 10x
+# slower on 2 cores (tests/test_learning.py: 56 s alone, 717 s in the suite). An explicit setting is kept.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
 
 
 @pytest.fixture(scope="session")
