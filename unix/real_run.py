@@ -1,10 +1,10 @@
 """What a real run (config `synthetic: false`, e.g. config/paper.yaml) needs before anything is submitted.
 
-The demo fills every empty path with a stand-in: the synthetic MIMIC-CXR tree, tiny random RadDino/VAE
-weights, random BioViL-T/RadGraph in their published layouts, "not computed" metrics. A real run must never fall back on these, so the workflow calls
-`check_real_run` at parse time and stops with ONE message listing every key still to set (and every
-configured path that does not exist), instead of failing job by job on the cluster. Any run (demo too) is
-stopped there when a configured metric interpreter (``evaluation.interpreters``) is not an executable file.
+The demo fills every empty path with a stand-in: the synthetic MIMIC-CXR tree, tiny random RadDino/VAE weights,
+random BioViL-T/RadGraph in their published layouts, "not computed" metrics. A real run must never fall back on
+these, so the workflow calls `check_real_run` at parse time and stops with ONE message listing every key still to
+set (and every configured path that does not exist), instead of failing job by job on the cluster. Any run (demo
+too) is stopped there when a configured metric interpreter (``evaluation.interpreters``) is not an executable file.
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import Any
+
+from unix.config import get
 
 
 class RealRunError(ValueError):
@@ -46,13 +48,6 @@ def required_keys(config: dict[str, Any]) -> dict[str, str]:
     return keys
 
 
-def _value(config: dict[str, Any], dotted: str) -> Any:
-    node: Any = config
-    for part in dotted.split("."):
-        node = node[part]
-    return node
-
-
 def interpreter_problem(environment: str, interpreter: str) -> str | None:
     """Why `interpreter` (config ``evaluation.interpreters.<environment>``) cannot run a metric; None when it can
     (an empty value: the rule's own interpreter)."""
@@ -76,7 +71,7 @@ def problems(config: dict[str, Any]) -> list[str]:
     if config["synthetic"]:
         return lines
     for key, why in required_keys(config).items():
-        value = _value(config, key)
+        value = get(config, key)
         if not value:
             lines.append(f"{key}: not set; {why}")
         elif not Path(value).exists():

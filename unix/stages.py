@@ -49,9 +49,10 @@ def check_model(model: str) -> None:
 
 
 def settings_stage(model: str) -> str:
-    """The stage whose config training.<stage> describes `model` (its resolution and source size): its own
-    stage; stage 2 for the ablation variants (fine-tuned from stage 2 with its settings) and for ``init``
-    (Table 3's control, generated like stage 2); stage 3 for ``release`` (the paper's 512-px model); a control's base stage (stage 1 for ``unix-blank``)."""
+    """The stage whose config training.<stage> describes `model` (its resolution and source size): its own stage; stage
+    2 for the ablation variants (fine-tuned from stage 2 with its settings) and for ``init`` (Table 3's control,
+    generated like stage 2); stage 3 for ``release`` (the paper's 512-px model); a control's base stage (stage 1
+    for ``unix-blank``)."""
     check_model(model)
     if model.startswith(ABLATION_PREFIX) or model == INIT:
         return "stage2"

@@ -110,9 +110,9 @@ def weight_path(config: dict[str, Any], name: str) -> str:
     configured = config["weights"][name]
     if configured:
         return configured
-    if name in ("raddino", "vae") or (name in METRIC_DEMO_WEIGHTS and uses_synthetic(config)):
+    if name in ("raddino", "vae"):
         return str(DEMO_WEIGHTS / name)
-    return ""
+    return metric_demo_weights(config).get(name, "")
 
 
 METRIC_DEMO_WEIGHTS = ("biovil_t", "radgraph")

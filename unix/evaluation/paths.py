@@ -9,12 +9,13 @@
     results/evaluation/radgraph/{model}.json                 evaluate_radgraph (envs/radgraph.yaml; -> understanding)
     results/evaluation/alignment/{model}.json                evaluate_alignment (envs/alignment.yaml; -> generation)
 
-Model names (:mod:`unix.stages` maps them to stages): ``unix`` (stage 1, understanding), ``unix-blank``
-(stage 1 trained and evaluated on black images: Table 2's text-only control, synthetic data only), ``unix-256``
-(stage 2), ``unix-512`` (stage 3), ``ablation-<variant>`` (Table 5, results/ablation/<variant>/final), ``init`` (the initial
+Model names (:mod:`unix.stages` maps them to stages): ``unix`` (stage 1, understanding), ``unix-blank`` (stage 1
+trained and evaluated on black images: Table 2's text-only control, synthetic data only), ``unix-256`` (stage 2),
+``unix-512`` (stage 3), ``ablation-<variant>`` (Table 5, results/ablation/<variant>/final), ``init`` (the initial
 model before any training: Table 3's control row, whose FD the trained generation branch must beat) and ``release``
-(the released UniX checkpoint of config weights.unix, converted by the release_model rule into results/model/release;
-it is evaluated like stage 3, for understanding and for generation, and no training rule is involved).
+(the released UniX checkpoint of config weights.unix, converted by the release_model rule into
+results/model/release; it is evaluated like stage 3, for understanding and for generation, and no training rule is
+involved).
 """
 
 from __future__ import annotations

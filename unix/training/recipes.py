@@ -32,8 +32,8 @@ ABLATION_VARIANTS = ("gen_only", "joint_mixed", "joint_gen_only")
 # evaluation shows whether it did. stage1_blank: Stage 1 trained (and evaluated) on black images, the text-only
 # control of Table 2 (trained on synthetic data only: unix.evaluation.paths.understanding_models).
 CONTROL_CHANGES = {"stage1_blank": {"blank_images": True}}
-CONTROLS = {name: (base, CONTROL_CHANGES[name]) for name, base in stages.CONTROLS.items()}
-"""Control recipe name -> (the stage it copies, the fields it changes)."""
+"""Control recipe name (a key of :data:`unix.stages.CONTROLS`, which names the stage it copies) -> the fields it
+changes."""
 
 Trainable = Literal["understanding", "generation", "both"]
 Task = Literal["understanding", "generation", "mixed"]
@@ -227,10 +227,9 @@ def recipe_from_config(config: dict[str, Any], name: str) -> StageRecipe:
     if name in STAGES:
         values = dict(training[name])
         structure = _STRUCTURE[name]
-    elif name in CONTROLS:
-        stage, change = CONTROLS[name]
-        values = dict(training[stage])
-        structure = {**_STRUCTURE[stage], **change}
+    elif name in stages.CONTROLS:
+        values = dict(training[stages.CONTROLS[name]])
+        structure = {**_STRUCTURE[stages.CONTROLS[name]], **CONTROL_CHANGES[name]}
     else:
         mix_ratio = None
         base_name = name
@@ -242,7 +241,7 @@ def recipe_from_config(config: dict[str, Any], name: str) -> StageRecipe:
                 mix_ratio = None
         if base_name not in _STRUCTURE or base_name in STAGES or name not in ablation_variants(config):
             raise ValueError(
-                f"unknown training recipe {name!r}; known: {', '.join([*recipe_names(config), *CONTROLS])}"
+                f"unknown training recipe {name!r}; known: {', '.join([*recipe_names(config), *stages.CONTROLS])}"
             )
         values = {k: v for k, v in training["stage2"].items()}
         values.update({k: v for k, v in training["ablation"].items() if k not in _ABLATION_ONLY})
@@ -253,7 +252,7 @@ def recipe_from_config(config: dict[str, Any], name: str) -> StageRecipe:
             values["mix_ratio"] = 0.0
     unknown = sorted(set(values) - set(HYPER_PARAMETERS) - _ABLATION_ONLY)
     if unknown:
-        section = name if name in STAGES else CONTROLS[name][0] if name in CONTROLS else "ablation"
+        section = name if name in STAGES else stages.CONTROLS.get(name, "ablation")
         raise ValueError(
             f"config training.{section} has unknown keys {unknown}; "
             f"allowed: {sorted(HYPER_PARAMETERS)}"
