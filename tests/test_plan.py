@@ -95,6 +95,25 @@ def test_fsdp_with_checkpointing_fits_and_more_gpus_shard_further(repo):
                                                                     rel=1e-6)
 
 
+def test_fsdp2_keeps_the_ema_on_the_shards(repo):
+    """FSDP2 (profiles/accelerate/fsdp2.yaml) is planned with the EMA divided by the GPU count, as
+    unix.training.ema keeps it on the DTensor shards; FSDP1's EMA is whole on every GPU, as under DDP."""
+    config = _paper_stage1()
+    config["training"]["stage3"].update(ema_decay=0.9999, activation_checkpointing=True)
+    config["training"]["accelerate_config"] = str(repo / "profiles/accelerate/fsdp2.yaml")
+    assert P.configured_strategy(config, "stage3") == ("fsdp2", True)
+    plan = P.plan_stage(config, "stage3")
+    assert plan.shape.ema and plan.gpus == 8
+    one, two = plan.memory[("fsdp", True)], plan.memory[("fsdp2", True)]
+    assert one["ema"] == 4 * plan.params["trainable"] == plan.memory[("ddp", True)]["ema"]
+    assert two["ema"] == one["ema"] // 8
+    assert {k: two[k] for k in ("weights", "gradients", "optimizer", "activations")} == \
+        {k: one[k] for k in ("weights", "gradients", "optimizer", "activations")}
+    assert two["total"] == one["total"] - (one["ema"] - two["ema"])
+    config["training"]["stage3"]["ema_decay"] = 0.0
+    assert P.plan_stage(config, "stage3").memory[("fsdp2", True)]["ema"] == 0
+
+
 def test_activation_checkpointing_key_absent_means_off():
     config = demo_config()
     config["training"]["stage2"].pop("activation_checkpointing", None)
@@ -115,8 +134,8 @@ def test_unix_plan_prints_every_stage_and_gpu_kind(capsys, repo):
     for word in ("stage1:", "stage2:", "stage3:", "tokens per optimizer step", "checkpointing on"):
         assert word in out
     rows = [line.split() for line in out.splitlines() if line.startswith("  l20 ") or line.startswith("  a100 ")]
-    assert len(rows) == 3 * 2 * 4  # stages x GPU kinds x (DDP, FSDP) x checkpointing
-    assert {r[1] for r in rows} == {"ddp", "fsdp"}
+    assert len(rows) == 3 * 2 * 6  # stages x GPU kinds x (DDP, FSDP, FSDP2) x checkpointing
+    assert {r[1] for r in rows} == {"ddp", "fsdp", "fsdp2"}
 
 
 @pytest.mark.workflow

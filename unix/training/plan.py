@@ -31,9 +31,11 @@ ASSUMPTIONS = (
     "gradients fp32 (4 B/trainable param); DDP's reducer buckets hold a second fp32 copy (accelerate's "
     "default gradient_as_bucket_view=False)",
     "AdamW: exp_avg and exp_avg_sq in fp32 (8 B/trainable param); EMA (ema_decay > 0): one fp32 copy of the "
-    "trainable parameters, kept whole on every GPU (also under FSDP)",
-    "FSDP FULL_SHARD over all the job's GPUs: weights, gradients and optimizer states divided by the GPU count, "
-    "plus two unsharded decoder layers in fp32 (the one computing and the one prefetched)",
+    "trainable parameters, whole on every GPU under DDP and FSDP1 (flat shards: the EMA gathers full values), "
+    "divided by the GPU count under FSDP2 (per-parameter DTensor shards: the EMA stays on the shards)",
+    "FSDP (FULL_SHARD; fsdp_config.fsdp_version 1 or 2 of the accelerate file) over all the job's GPUs: weights, "
+    "gradients and optimizer states divided by the GPU count, plus two unsharded decoder layers in fp32 (the "
+    "one computing and the one prefetched)",
     "activations: every tensor autograd saves for backward, counted per op from the model code "
     "(unix.model.layers/mot, transformers' SigLIP with SDPA); under bf16 autocast, linear/attention outputs "
     "are 2 B and RMSNorm/LayerNorm internals 4 B; the attention kernel keeps q, k, v, output and log-sum-exp "
@@ -286,9 +288,13 @@ def job_gpus(resources: dict[str, Any]) -> int:
     return max(1, int(resources.get("gpus", 0) or 0)) * max(1, int(resources.get("nodes", 1) or 1))
 
 
+STRATEGIES = ("ddp", "fsdp", "fsdp2")
+
+
 def configured_strategy(config: dict[str, Any], stage: str) -> tuple[str, bool]:
-    """(ddp | fsdp, activation checkpointing) as the config runs `stage`: FSDP when
-    training.accelerate_config says distributed_type FSDP; checkpointing from
+    """(ddp | fsdp | fsdp2, activation checkpointing) as the config runs `stage`: FSDP when
+    training.accelerate_config says distributed_type FSDP (fsdp2 when its fsdp_config.fsdp_version is 2);
+    checkpointing from
     training.<stage>.activation_checkpointing (False when absent) or the FSDP file's own switch."""
     import yaml
 
@@ -301,20 +307,23 @@ def configured_strategy(config: dict[str, Any], stage: str) -> tuple[str, bool]:
     fsdp = str((accel or {}).get("distributed_type", "")).upper() == "FSDP"
     ckpt = bool(config["training"][stage].get("activation_checkpointing", False))
     ckpt = ckpt or bool(fsdp and (accel.get("fsdp_config") or {}).get("fsdp_activation_checkpointing"))
-    return ("fsdp" if fsdp else "ddp"), ckpt
+    version = int(((accel or {}).get("fsdp_config") or {}).get("fsdp_version", 1) or 1)
+    return ("ddp" if not fsdp else "fsdp2" if version == 2 else "fsdp"), ckpt
 
 
 def memory_per_gpu(params: dict[str, int], act: Activations, strategy: str, gpus: int, ema: bool,
                    bf16: bool = True) -> dict[str, int]:
     """Bytes per GPU by kind (see `ASSUMPTIONS`)."""
     trainable, total = params["trainable"], params["trainable"] + params["frozen"]
-    shard = gpus if strategy == "fsdp" else 1
+    if strategy not in STRATEGIES:
+        raise ValueError(f"unknown strategy {strategy!r}; one of {STRATEGIES}")
+    shard = 1 if strategy == "ddp" else gpus
     out = {
         "weights": 4 * total // shard + (2 * params["forward"] if bf16 else 0)
-        + (2 * 4 * params["layer"] if strategy == "fsdp" else 0),
+        + (2 * 4 * params["layer"] if strategy != "ddp" else 0),
         "gradients": 4 * trainable // shard * (2 if strategy == "ddp" else 1),
         "optimizer": 8 * trainable // shard,
-        "ema": 4 * trainable if ema else 0,
+        "ema": (4 * trainable // (gpus if strategy == "fsdp2" else 1)) if ema else 0,
         "activations": act.peak,
     }
     out["total"] = sum(out.values()) + int(RESERVED_GIB * GIB)
@@ -369,7 +378,7 @@ def plan_stage(config: dict[str, Any], stage: str, gpu_kind: str | None = None, 
     params = parameter_counts(cfg, stage, shape.repa)
     acts = {c: activation_bytes(cfg, shape, bf16=bf16, checkpointing=c) for c in (False, True)}
     memory = {(s, c): memory_per_gpu(params, acts[c], s, gpus, shape.ema, bf16)
-              for s in ("ddp", "fsdp") for c in (False, True)}
+              for s in STRATEGIES for c in (False, True)}
     gib = GPU_MEMORY_GIB.get(kind.lower())
     capacity = None if gib is None else int(gib * GIB)
     tflops = GPU_BF16_TFLOPS.get(kind.lower())
