@@ -294,8 +294,8 @@ STRATEGIES = ("ddp", "fsdp", "fsdp2")
 def configured_strategy(config: dict[str, Any], stage: str) -> tuple[str, bool]:
     """(ddp | fsdp | fsdp2, activation checkpointing) as the config runs `stage`: FSDP when
     training.accelerate_config says distributed_type FSDP (fsdp2 when its fsdp_config.fsdp_version is 2);
-    checkpointing from
-    training.<stage>.activation_checkpointing (False when absent) or the FSDP file's own switch."""
+    checkpointing from training.<stage>.activation_checkpointing (False when absent) or the FSDP file's own
+    switch."""
     import yaml
 
     from unix.launch import resolve_accelerate_config
@@ -303,11 +303,12 @@ def configured_strategy(config: dict[str, Any], stage: str) -> tuple[str, bool]:
     # Resolved as the launcher resolves it (as given, else relative to the repository), so a run from another
     # working directory is planned with the file it will train with; a missing file stops here, naming the key.
     path = config["training"].get("accelerate_config") or ""
-    accel = yaml.safe_load(resolve_accelerate_config(path).read_text()) if path else {}
-    fsdp = str((accel or {}).get("distributed_type", "")).upper() == "FSDP"
+    accel = (yaml.safe_load(resolve_accelerate_config(path).read_text()) if path else None) or {}
+    fsdp = str(accel.get("distributed_type", "")).upper() == "FSDP"
+    fsdp_config = accel.get("fsdp_config") or {}
     ckpt = bool(config["training"][stage].get("activation_checkpointing", False))
-    ckpt = ckpt or bool(fsdp and (accel.get("fsdp_config") or {}).get("fsdp_activation_checkpointing"))
-    version = int(((accel or {}).get("fsdp_config") or {}).get("fsdp_version", 1) or 1)
+    ckpt = ckpt or bool(fsdp and fsdp_config.get("fsdp_activation_checkpointing"))
+    version = int(fsdp_config.get("fsdp_version", 1) or 1)
     return ("ddp" if not fsdp else "fsdp2" if version == 2 else "fsdp"), ckpt
 
 

@@ -571,9 +571,9 @@ def train(
 ) -> TrainResult:
     """Train `model` by `recipe`, resuming from the newest complete checkpoint in `work_dir`.
 
-    `work_dir` holds the checkpoints (``step-XXXXXX/``) and the running log. `fingerprint` (default: the
-    recipe) identifies the run: checkpoints written under another fingerprint (an edited config, a new
-    initial model) are deleted instead of resumed.
+    `work_dir` holds the checkpoints (``step-<step, 6 digits>/``, see unix.training.checkpoint) and the
+    running log. `fingerprint` (default: the recipe) identifies the run: checkpoints written under another
+    fingerprint (an edited config, a new initial model) are deleted instead of resumed.
 
     `save_final(model, final_dir)` writes the final weights (default: ``model.save_pretrained``); with EMA
     the averaged generation weights are copied into the model first. Returns the summary and the log rows
